@@ -1,0 +1,44 @@
+# Bot citoyen de Toulouse Métropole. `make help` lists the commands.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+
+.PHONY: help setup run test lint check train bench lock clean
+
+help: ## Liste les commandes
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## Crée .venv (Python 3.10) et installe les dépendances figées
+	@bash scripts/setup.sh
+
+run: setup ## Démarre le bot (entraîne le modèle si besoin) ; Ctrl-C pour arrêter
+	@$(PY) -m bot run
+
+test: setup ## Lance toute la suite : lint, types, connaissances, données Rasa, tests
+	@$(PY) -m ruff check bot actions tests bench
+	@$(PY) -m ruff format --check bot actions tests bench
+	@$(PY) -m mypy
+	@$(PY) -m bot check
+	@$(PY) -m pytest
+
+lint: setup ## Corrige le style avec ruff
+	@$(PY) -m ruff check --fix bot actions tests bench
+	@$(PY) -m ruff format bot actions tests bench
+
+check: setup ## Vérifie les fichiers de connaissances (erreurs en français, fichier et ligne)
+	@$(PY) -m bot check
+
+train: setup ## Entraîne le modèle si les données, le domaine ou la configuration ont changé
+	@$(PY) -m bot train
+
+bench: setup ## Mesure la latence par tour sur 200 tours, face à la configuration Rasa d'origine
+	@$(PY) bench/conversation_latency.py
+
+lock: setup ## Refige constraints.txt après un changement de pyproject.toml
+	@$(PY) -m pip freeze --exclude-editable | grep -v '^bot-citoyen' \
+	  | { echo "# Every package of the virtual environment, pinned as resolved by pip on Python 3.10 (pip check clean)."; \
+	      echo "# Regenerate with: make lock (after changing pyproject.toml)."; cat; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+
+clean: ## Supprime modèles, caches et conversations locales (garde .venv)
+	rm -rf models .rasa var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Rasa action server: thin actions answering from the knowledge files."""

@@ -1,0 +1,1 @@
+"""Citizen chatbot for Toulouse Métropole: channels, knowledge, staff tools."""

@@ -1,0 +1,119 @@
+"""Command line of the bot: run it, train it, check the knowledge files.
+
+Usage (from the project root, after `make run` created .venv):
+    python -m bot run      # train if needed, start action server + Rasa server
+    python -m bot train    # train only if the training data, domain or config changed
+    python -m bot check    # check the knowledge files, French messages with file and line
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from bot.knowledge import PROJECT_ROOT, check_directory, default_knowledge_dir, domain_intents
+from bot.servers import BotProcesses, ServerDied, train_if_needed
+
+__all__ = ["main"]
+
+
+def _check(args: argparse.Namespace) -> int:
+    directory = Path(args.dossier)
+    problems = check_directory(
+        directory,
+        domain_intents(),
+        today=dt.date.today(),
+        max_age_days=args.age_max,
+    )
+    errors = [p for p in problems if p.severity == "erreur"]
+    for problem in problems:
+        print(problem)
+    if errors:
+        print(
+            f"\n{len(errors)} erreur(s) : corrigez-les, le bot refuse ces fichiers tant qu'elles restent."
+        )
+        return 1
+    warnings = len(problems)
+    suffix = f", {warnings} avertissement(s) à voir" if warnings else ""
+    print(f"Fichiers de connaissances valides{suffix}.")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    train_if_needed()
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    (PROJECT_ROOT / "var").mkdir(exist_ok=True)
+    model = train_if_needed()
+    bot = BotProcesses(model=model, rasa_port=args.port, actions_port=args.port_actions)
+    token_file = PROJECT_ROOT / "var" / "rasa-token"
+    token_file.write_text(bot.token + "\n", encoding="utf-8")
+    token_file.chmod(0o600)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print("Démarrage du serveur d'actions et du serveur Rasa (environ une minute)…", flush=True)
+    try:
+        bot.start()
+        print(
+            "\nLe bot est prêt.\n"
+            f"  Discuter (API REST) : POST {bot.rest_url}\n"
+            '    exemple : curl -s -X POST -H "Content-Type: application/json" '
+            f'-d \'{{"sender": "moi", "message": "bonjour"}}\' {bot.rest_url}\n'
+            f"  API HTTP de Rasa : http://127.0.0.1:{bot.rasa_port}/ (jeton dans var/rasa-token)\n"
+            "Ctrl-C pour arrêter.",
+            flush=True,
+        )
+        while True:
+            bot.check_alive()
+            time.sleep(1)
+    except ServerDied as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nArrêt du bot…")
+        bot.stop()
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bot", description="Bot citoyen de Toulouse Métropole.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="entraîne si besoin et démarre le bot")
+    run.add_argument("--port", type=int, default=5005, help="port du serveur Rasa (5005)")
+    run.add_argument(
+        "--port-actions", type=int, default=5055, help="port du serveur d'actions (5055)"
+    )
+    run.set_defaults(func=_run)
+
+    train = commands.add_parser("train", help="entraîne le modèle si ses données ont changé")
+    train.set_defaults(func=_train)
+
+    check = commands.add_parser("check", help="vérifie les fichiers de connaissances")
+    check.add_argument("--dossier", default=str(default_knowledge_dir()), help="dossier à vérifier")
+    check.add_argument(
+        "--age-max",
+        type=int,
+        default=365,
+        help="avertir quand une réponse n'a pas été vérifiée depuis ce nombre de jours (365)",
+    )
+    check.set_defaults(func=_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m bot` and of the `bot-citoyen` command."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,460 @@
+"""Reads one knowledge file and says, in French with file and line, everything wrong in it.
+
+A file is either accepted whole or refused whole: a refused file never reaches
+citizens (the caller keeps serving the last good version).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.communes import COMMUNES
+from bot.knowledge.schema import (
+    BOT_MESSAGES,
+    OPTIONAL_TOPIC_FIELDS,
+    REQUIRED_TOPIC_FIELDS,
+    TELEGRAM_MAX_CHARS,
+    TOP_LEVEL_FIELDS,
+    Button,
+    Link,
+    Problem,
+    ThemeFile,
+    Topic,
+)
+
+__all__ = ["load_file"]
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_SMART_CITY_SOURCE_PREFIX = "Article"
+
+
+class _Located:
+    """A YAML value with the line (1-based) where it starts."""
+
+    __slots__ = ("line", "value")
+
+    def __init__(self, value: Any, line: int) -> None:
+        self.value = value
+        self.line = line
+
+
+class _Reader:
+    """Turns a composed YAML node tree into `_Located` values, noting duplicate keys."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def read(self, node: yaml.Node) -> _Located:
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            mapping: dict[str, _Located] = {}
+            key_lines: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = str(self._constructor.construct_object(key_node, deep=True))
+                key_line = key_node.start_mark.line + 1
+                if key in mapping:
+                    self.problems.append(
+                        Problem(
+                            self.path,
+                            key_line,
+                            f"la clé « {key} » apparaît deux fois (déjà ligne "
+                            f"{key_lines[key]}). Gardez-en une seule : la seconde "
+                            "effacerait la première sans prévenir.",
+                        )
+                    )
+                    continue
+                key_lines[key] = key_line
+                value = self.read(value_node)
+                mapping[key] = _Located(value.value, key_line)
+            return _Located(mapping, line)
+        if isinstance(node, yaml.SequenceNode):
+            return _Located([self.read(item) for item in node.value], line)
+        return _Located(self._constructor.construct_object(node, deep=True), line)
+
+
+def _closest(word: str, choices: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" Vouliez-vous dire « {matches[0]} » ?" if matches else ""
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class _TopicChecker:
+    """Validates one topic mapping and builds the `Topic` when it is sound."""
+
+    def __init__(
+        self,
+        path: Path,
+        known_intents: frozenset[str] | None,
+        today: dt.date,
+        max_age_days: int | None,
+    ) -> None:
+        self.path = path
+        self.known_intents = known_intents
+        self.today = today
+        self.max_age_days = max_age_days
+        self.problems: list[Problem] = []
+
+    def error(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.path, line, message))
+
+    def warn(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.path, line, message, "avertissement"))
+
+    def check(self, name: str, located: _Located) -> Topic | None:
+        errors_before = sum(p.severity == "erreur" for p in self.problems)
+        if self.known_intents is not None and name not in self.known_intents:
+            self.error(
+                located.line,
+                f"le sujet « {name} » ne correspond à aucune intention du bot."
+                f"{_closest(name, self.known_intents)} Un nouveau sujet demande des "
+                "exemples d'entraînement et un réentraînement (voir le guide).",
+            )
+        if not isinstance(located.value, dict):
+            self.error(
+                located.line, f"le sujet « {name} » doit contenir des champs (titre, reponse…)."
+            )
+            return None
+        fields: dict[str, _Located] = located.value
+        allowed = REQUIRED_TOPIC_FIELDS + OPTIONAL_TOPIC_FIELDS
+        for key, value in fields.items():
+            if key not in allowed:
+                self.error(value.line, f"champ inconnu « {key} ».{_closest(key, allowed)}")
+        for key in REQUIRED_TOPIC_FIELDS:
+            if key not in fields:
+                self.error(located.line, f"le sujet « {name} » n'a pas de champ « {key} ».")
+
+        titre = self._required_text(fields, "titre")
+        reponse = self._required_text(fields, "reponse")
+        source = self._required_text(fields, "source")
+        service = self._required_text(fields, "service")
+        selon_commune = self._flag(fields, "selon_commune")
+        verifie_le = self._date(fields, name)
+        communes = self._communes(fields)
+        boutons = self._buttons(fields)
+        liens = self._links(fields)
+        a_completer = self._to_fill(fields, name)
+        if source is not None and source.startswith("http") and not source.startswith("https://"):
+            self.error(fields["source"].line, "la source doit être une adresse en https://.")
+        if source is not None and not source.startswith(("https://", _SMART_CITY_SOURCE_PREFIX)):
+            self.error(
+                fields["source"].line,
+                "la source doit être l'adresse de la page officielle (https://…) "
+                "ou la référence de l'article.",
+            )
+        for key, text in [
+            ("reponse", reponse),
+            *((f"communes/{c}", t) for c, t in communes.items()),
+        ]:
+            line = fields["reponse" if key == "reponse" else "communes"].line
+            if text is None:
+                continue
+            self._placeholders(line, text, selon_commune)
+            self._length(line, text, liens)
+
+        if sum(p.severity == "erreur" for p in self.problems) > errors_before:
+            return None
+        assert titre and reponse and source and service and verifie_le
+        return Topic(
+            name=name,
+            titre=titre,
+            reponse=reponse,
+            source=source,
+            service=service,
+            verifie_le=verifie_le,
+            path=self.path,
+            line=located.line,
+            selon_commune=selon_commune,
+            communes=communes,
+            boutons=boutons,
+            liens=liens,
+            a_completer=a_completer,
+        )
+
+    def _required_text(self, fields: dict[str, _Located], key: str) -> str | None:
+        if key not in fields:
+            return None
+        value = _text(fields[key].value)
+        if value is None or not value.strip():
+            self.error(fields[key].line, f"le champ « {key} » est vide : écrivez un texte.")
+            return None
+        return value
+
+    def _flag(self, fields: dict[str, _Located], key: str) -> bool:
+        if key not in fields:
+            return False
+        value = fields[key].value
+        if not isinstance(value, bool):
+            self.error(fields[key].line, f"« {key} » s'écrit true (oui) ou false (non).")
+            return False
+        return value
+
+    def _date(self, fields: dict[str, _Located], name: str) -> dt.date | None:
+        if "verifie_le" not in fields:
+            return None
+        value = fields["verifie_le"].value
+        line = fields["verifie_le"].line
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if not isinstance(value, dt.date):
+            self.error(
+                line,
+                "« verifie_le » doit être une date au format AAAA-MM-JJ, par exemple 2026-11-27.",
+            )
+            return None
+        if value > self.today:
+            self.error(line, f"la date « verifie_le » ({value.isoformat()}) est dans le futur.")
+        elif self.max_age_days is not None and (self.today - value).days > self.max_age_days:
+            self.warn(
+                line,
+                f"réponse « {name} » vérifiée il y a {(self.today - value).days} jours "
+                f"(plus de {self.max_age_days}) : à revoir par le service responsable.",
+            )
+        return value
+
+    def _communes(self, fields: dict[str, _Located]) -> dict[str, str]:
+        if "communes" not in fields:
+            return {}
+        located = fields["communes"]
+        if not isinstance(located.value, dict):
+            self.error(located.line, "« communes » doit associer un nom de commune à un texte.")
+            return {}
+        if not self._flag(fields, "selon_commune"):
+            self.error(located.line, "des réponses par commune demandent « selon_commune: true ».")
+        result: dict[str, str] = {}
+        for commune, text in located.value.items():
+            if commune not in COMMUNES:
+                self.error(
+                    text.line,
+                    f"« {commune} » n'est pas l'une des 37 communes de Toulouse Métropole "
+                    f"(nom officiel attendu).{_closest(commune, COMMUNES)}",
+                )
+                continue
+            value = _text(text.value)
+            if value is None or not value.strip():
+                self.error(text.line, f"la réponse pour {commune} est vide.")
+                continue
+            result[commune] = value
+        return result
+
+    def _pairs(
+        self, fields: dict[str, _Located], key: str, second: str
+    ) -> list[tuple[str, str, int]]:
+        if key not in fields:
+            return []
+        located = fields[key]
+        if not isinstance(located.value, list):
+            self.error(
+                located.line, f"« {key} » doit être une liste d'éléments commençant par « - »."
+            )
+            return []
+        pairs: list[tuple[str, str, int]] = []
+        for item in located.value:
+            if not isinstance(item.value, dict):
+                self.error(
+                    item.line, f"chaque élément de « {key} » a un « titre » et un « {second} »."
+                )
+                continue
+            for field_name, field_value in item.value.items():
+                if field_name not in ("titre", second):
+                    self.error(
+                        field_value.line,
+                        f"champ inconnu « {field_name} » dans « {key} ».{_closest(field_name, ('titre', second))}",
+                    )
+            titre = _text(item.value.get("titre", _Located(None, 0)).value)
+            other = _text(item.value.get(second, _Located(None, 0)).value)
+            if not titre or not other:
+                self.error(
+                    item.line,
+                    f"chaque élément de « {key} » a un « titre » et un « {second} » non vides.",
+                )
+                continue
+            pairs.append((titre.strip(), other.strip(), item.value[second].line))
+        return pairs
+
+    def _buttons(self, fields: dict[str, _Located]) -> tuple[Button, ...]:
+        buttons = []
+        for titre, sujet, line in self._pairs(fields, "boutons", "sujet"):
+            if self.known_intents is not None and sujet not in self.known_intents:
+                self.error(
+                    line,
+                    f"le bouton « {titre} » mène au sujet « {sujet} », qui n'existe pas."
+                    f"{_closest(sujet, self.known_intents)}",
+                )
+                continue
+            buttons.append(Button(titre, sujet))
+        return tuple(buttons)
+
+    def _links(self, fields: dict[str, _Located]) -> tuple[Link, ...]:
+        links = []
+        for titre, url, line in self._pairs(fields, "liens", "url"):
+            if not re.fullmatch(r"https://[^\s/]+\.[^\s]+", url):
+                self.error(
+                    line,
+                    f"le lien « {url} » doit être une adresse complète en https:// "
+                    "(les adresses http:// ne sont pas sûres).",
+                )
+                continue
+            links.append(Link(titre, url))
+        return tuple(links)
+
+    def _to_fill(self, fields: dict[str, _Located], name: str) -> tuple[str, ...]:
+        if "a_completer" not in fields:
+            return ()
+        located = fields["a_completer"]
+        items = located.value if isinstance(located.value, list) else [located]
+        notes = tuple(str(item.value).strip() for item in items if str(item.value).strip())
+        for note in notes:
+            self.warn(located.line, f"à compléter dans « {name} » : {note}")
+        return notes
+
+    def _placeholders(self, line: int, text: str, selon_commune: bool) -> None:
+        for placeholder in _PLACEHOLDER.findall(text):
+            if placeholder != "commune":
+                self.error(
+                    line, f"« {{{placeholder}}} » n'est pas reconnu : seul {{commune}} l'est."
+                )
+            elif not selon_commune:
+                self.error(line, "{commune} n'est utilisable qu'avec « selon_commune: true ».")
+
+    def _length(self, line: int, text: str, liens: tuple[Link, ...]) -> None:
+        full = len(text) + sum(len(link.titre) + len(link.url) + 6 for link in liens)
+        if full > TELEGRAM_MAX_CHARS:
+            self.warn(
+                line,
+                f"réponse de {full} caractères : trop longue pour un seul message Telegram "
+                f"({TELEGRAM_MAX_CHARS}) ; elle sera coupée en plusieurs messages.",
+            )
+
+
+def load_file(
+    path: Path,
+    known_intents: frozenset[str] | None = None,
+    *,
+    today: dt.date | None = None,
+    max_age_days: int | None = None,
+) -> tuple[ThemeFile | None, list[Problem]]:
+    """Reads a knowledge file; returns it (None if any error) and every problem found.
+
+    Args:
+        path: the YAML file.
+        known_intents: the bot's intents; topics and buttons must name one of them.
+        today: the date staleness is measured against (today by default).
+        max_age_days: warn about answers checked longer ago than this.
+    """
+    today = today or dt.date.today()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        return None, [
+            Problem(
+                path,
+                1,
+                f"le fichier n'est pas en UTF-8 ({error.reason}) : enregistrez-le en UTF-8.",
+            )
+        ]
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = (error.problem or "").strip()
+        hint = (
+            " Les tabulations sont interdites : indentez avec des espaces." if "\t" in text else ""
+        )
+        return None, [
+            Problem(
+                path,
+                line,
+                f"erreur de syntaxe YAML ({problem}). Vérifiez l'indentation, les deux-points "
+                f"et que les textes sur plusieurs lignes commencent par « | ».{hint}",
+            )
+        ]
+    if node is None:
+        return None, [Problem(path, 1, "le fichier est vide.")]
+
+    reader = _Reader(path)
+    root = reader.read(node)
+    problems = reader.problems
+    if not isinstance(root.value, dict):
+        return None, [
+            *problems,
+            Problem(path, root.line, "le fichier doit commencer par « theme: » puis « sujets: »."),
+        ]
+    top: dict[str, _Located] = root.value
+    for key, value in top.items():
+        if key not in TOP_LEVEL_FIELDS:
+            problems.append(
+                Problem(
+                    path, value.line, f"champ inconnu « {key} ».{_closest(key, TOP_LEVEL_FIELDS)}"
+                )
+            )
+    theme = _text(top["theme"].value) if "theme" in top else None
+    if not theme:
+        problems.append(Problem(path, 1, "il manque « theme: » suivi du titre du thème."))
+
+    theme_file = ThemeFile(path=path, theme=theme or "")
+    checker = _TopicChecker(path, known_intents, today, max_age_days)
+    sujets = top.get("sujets")
+    if sujets is not None and not isinstance(sujets.value, dict):
+        problems.append(
+            Problem(
+                path, sujets.line, "« sujets » doit contenir des sujets nommés par leur intention."
+            )
+        )
+    elif sujets is not None:
+        for name, located in sujets.value.items():
+            topic = checker.check(name, located)
+            if topic is not None:
+                theme_file.topics[name] = topic
+    problems.extend(checker.problems)
+
+    if "messages" in top:
+        theme_file.messages = _messages(path, top["messages"], problems)
+    elif sujets is None:
+        problems.append(Problem(path, 1, "il manque « sujets: » (les réponses du thème)."))
+
+    if any(p.severity == "erreur" for p in problems):
+        return None, problems
+    return theme_file, problems
+
+
+def _messages(path: Path, located: _Located, problems: list[Problem]) -> dict[str, str]:
+    if not isinstance(located.value, dict):
+        problems.append(
+            Problem(path, located.line, "« messages » doit associer un nom de message à un texte.")
+        )
+        return {}
+    messages: dict[str, str] = {}
+    for name, value in located.value.items():
+        if name not in BOT_MESSAGES:
+            problems.append(
+                Problem(
+                    path, value.line, f"message inconnu « {name} ».{_closest(name, BOT_MESSAGES)}"
+                )
+            )
+            continue
+        text = _text(value.value)
+        if not text or not text.strip():
+            problems.append(Problem(path, value.line, f"le message « {name} » est vide."))
+            continue
+        for placeholder in _PLACEHOLDER.findall(text):
+            if placeholder != "commune" or "{commune}" not in BOT_MESSAGES[name]:
+                problems.append(
+                    Problem(
+                        path, value.line, f"« {{{placeholder}}} » n'est pas permis dans « {name} »."
+                    )
+                )
+        messages[name] = text.strip()
+    return messages

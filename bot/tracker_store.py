@@ -1,0 +1,165 @@
+"""A SQL tracker store whose cost per turn does not grow with the conversation.
+
+Rasa's `SQLTrackerStore` rebuilds the whole conversation session from the
+database at every message, then replays every event (and sends them all to
+the action server), so a turn late in a long conversation costs several times
+an early one. This store keeps the same `events` table, so every event is
+still stored and readable by Rasa's tools and our reports, but hands Rasa only
+the recent part of the conversation:
+
+- a small `conversation_state` table holds, per conversation, the current
+  slot values and the number of stored events;
+- `retrieve` reads the last `window` events, starts them at a user message,
+  and puts in front of them a session start that sets the current slots, so
+  the tracker Rasa sees has exactly the slots it would have had;
+- `save` writes only the events added since `retrieve`.
+
+The dialogue never looks further back than a few turns (rules and
+memoization with a short `max_history`), which is what makes the window
+safe; `retrieve_full_tracker` still returns everything, for the HTTP API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+__all__ = ["WindowedSQLTrackerStore"]
+
+logger = logging.getLogger(__name__)
+
+# Attribute set on trackers this store built: how many of their events are already stored.
+_LOADED = "_bot_stored_event_count"
+
+_STATE = sa.Table(
+    "conversation_state",
+    SQLTrackerStore.Base.metadata,
+    sa.Column("sender_id", sa.String(255), primary_key=True),
+    sa.Column("slots", sa.Text, nullable=False),
+    sa.Column("event_count", sa.Integer, nullable=False),
+)
+
+
+class WindowedSQLTrackerStore(SQLTrackerStore):
+    """`SQLTrackerStore` that loads a bounded window of recent events."""
+
+    def __init__(self, domain: Domain | None = None, window: int = 60, **kwargs: Any) -> None:
+        super().__init__(domain=domain, **kwargs)
+        self.window = int(window)
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        with self.session_scope() as session:
+            state = session.execute(
+                sa.select(_STATE.c.slots).where(_STATE.c.sender_id == sender_id)
+            ).first()
+            rows = (
+                session.query(self.SQLEvent.data)
+                .filter(self.SQLEvent.sender_id == sender_id)
+                .order_by(self.SQLEvent.id.desc())
+                .limit(self.window)
+                .all()
+            )
+        if not rows:
+            return None
+        events = [json.loads(data) for (data,) in reversed(rows)]
+        if state is None:
+            # Conversation written by the stock store: fall back to its behaviour.
+            return await super().retrieve(sender_id)
+        slots: dict[str, Any] = json.loads(state.slots)
+        tracker = DialogueStateTracker.from_dict(
+            sender_id, self._window_events(events, slots), self.domain.slots
+        )
+        setattr(tracker, _LOADED, len(tracker.events))
+        return tracker
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        tracker = await super().retrieve_full_tracker(conversation_id)
+        if tracker is not None:
+            setattr(tracker, _LOADED, len(tracker.events))
+        return tracker
+
+    def _window_events(
+        self, events: list[dict[str, Any]], slots: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Recent events, starting at the session start or a user message, with the slots in front."""
+        for index in range(len(events) - 1, -1, -1):
+            if events[index].get("event") == SessionStarted.type_name:
+                start = (
+                    index - 1
+                    if index > 0 and events[index - 1].get("name") == ACTION_SESSION_START_NAME
+                    else index
+                )
+                return events[start:]
+        first_user = next(
+            (i for i, event in enumerate(events) if event.get("event") == UserUttered.type_name),
+            None,
+        )
+        if first_user is None:
+            return events
+        tail = events[first_user:]
+        timestamp = tail[0].get("timestamp")
+        prefix: list[Event] = [
+            ActionExecuted(ACTION_SESSION_START_NAME, timestamp=timestamp),
+            SessionStarted(timestamp=timestamp),
+            *(SlotSet(name, value, timestamp=timestamp) for name, value in slots.items()),
+            ActionExecuted(ACTION_LISTEN_NAME, timestamp=timestamp),
+        ]
+        return [event.as_dict() for event in prefix] + tail
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            state = session.execute(
+                sa.select(_STATE.c.event_count).where(_STATE.c.sender_id == tracker.sender_id)
+            ).first()
+            loaded = getattr(tracker, _LOADED, None)
+            if loaded is None:
+                # A tracker this store did not build (a new conversation, or one
+                # rebuilt in full by the HTTP API): its events start at the
+                # conversation's first session, like the stock store assumes.
+                new_events = list(self._additional_events(session, tracker))
+            else:
+                new_events = list(tracker.events)[loaded:]
+            for event in new_events:
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            slots = json.dumps(_changed_slots(tracker))
+            count = (state.event_count if state else 0) + len(new_events)
+            if state is None:
+                session.execute(
+                    _STATE.insert().values(
+                        sender_id=tracker.sender_id, slots=slots, event_count=count
+                    )
+                )
+            else:
+                session.execute(
+                    _STATE.update()
+                    .where(_STATE.c.sender_id == tracker.sender_id)
+                    .values(slots=slots, event_count=count)
+                )
+            session.commit()
+        setattr(tracker, _LOADED, len(tracker.events))
+
+
+def _changed_slots(tracker: DialogueStateTracker) -> dict[str, Any]:
+    """The slots whose value differs from their initial one."""
+    return {
+        name: slot.value for name, slot in tracker.slots.items() if slot.value != slot.initial_value
+    }
