@@ -153,13 +153,9 @@ class _TopicChecker:
                 "la source doit être l'adresse de la page officielle (https://…) "
                 "ou la référence de l'article.",
             )
-        for key, text in [
-            ("reponse", reponse),
-            *((f"communes/{c}", t) for c, t in communes.items()),
-        ]:
-            line = fields["reponse" if key == "reponse" else "communes"].line
-            if text is None:
-                continue
+        texts = [(fields["reponse"].line, reponse)] if reponse is not None else []
+        texts += [(fields["communes"].line, text) for text in communes.values()]
+        for line, text in texts:
             self._placeholders(line, text, selon_commune)
             self._length(line, text, liens)
 
@@ -367,20 +363,7 @@ def load_file(
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = (error.problem or "").strip()
-        hint = (
-            " Les tabulations sont interdites : indentez avec des espaces." if "\t" in text else ""
-        )
-        return None, [
-            Problem(
-                path,
-                line,
-                f"erreur de syntaxe YAML ({problem}). Vérifiez l'indentation, les deux-points "
-                f"et que les textes sur plusieurs lignes commencent par « | ».{hint}",
-            )
-        ]
+        return None, [Problem(path, _error_line(error), _syntax_message(error, text))]
     if node is None:
         return None, [Problem(path, 1, "le fichier est vide.")]
 
@@ -428,6 +411,39 @@ def load_file(
     if any(p.severity == "erreur" for p in problems):
         return None, problems
     return theme_file, problems
+
+
+# The parser's usual complaints, said the way a staff member can act on them.
+_SYNTAX_HINTS = (
+    ("could not find expected ':'", "il manque « : » après un nom de champ, ou une ligne est mal indentée"),
+    (
+        "mapping values are not allowed here",
+        "un « : » est mal placé ; un texte qui contient « : » s'écrit sous « | » ou entre guillemets",
+    ),
+    ("cannot start any token", "un caractère interdit commence la ligne (souvent une tabulation)"),
+    ("expected <block end>", "l'indentation ne correspond pas à celle des lignes voisines"),
+    ("found duplicate anchor", "un « & » est utilisé deux fois"),
+)
+
+
+def _error_line(error: yaml.MarkedYAMLError) -> int:
+    mark = error.problem_mark or error.context_mark
+    # "while scanning a simple key": the culprit is where the key started, not
+    # where the parser gave up (the next line).
+    if error.context and "simple key" in error.context and error.context_mark is not None:
+        mark = error.context_mark
+    return mark.line + 1 if mark else 1
+
+
+def _syntax_message(error: yaml.MarkedYAMLError, text: str) -> str:
+    problem = (error.problem or "").strip()
+    hint = next((french for english, french in _SYNTAX_HINTS if english in problem), None)
+    detail = hint or f"le lecteur YAML signale : {problem}"
+    tabs = " Les tabulations sont interdites : indentez avec des espaces." if "\t" in text else ""
+    return (
+        f"erreur de syntaxe YAML : {detail}. Vérifiez l'indentation (des espaces), les deux-points "
+        f"et que les textes sur plusieurs lignes commencent par « | ».{tabs}"
+    )
 
 
 def _messages(path: Path, located: _Located, problems: list[Problem]) -> dict[str, str]:

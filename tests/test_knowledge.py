@@ -1,0 +1,233 @@
+"""Knowledge files: loading, French errors with file and line, live reload, coverage of the intents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.knowledge import PROJECT_ROOT, KnowledgeBase, check_directory, load_file, topic_intents
+
+INTENTS = frozenset({"collecte_dechets", "velo", "saluer", "demander_aide"})
+
+VALID = """\
+theme: Déchets
+sujets:
+  collecte_dechets:
+    titre: Collecte des déchets
+    reponse: |
+      À {commune}, les jours de collecte dépendent de votre adresse.
+    selon_commune: true
+    communes:
+      Toulouse: |
+        À Toulouse, consultez le calendrier de votre rue.
+    boutons:
+      - titre: Vélo
+        sujet: velo
+    liens:
+      - titre: Toulouse Métropole
+        url: https://www.toulouse-metropole.fr
+    source: https://www.toulouse-metropole.fr
+    service: Direction Déchets
+    verifie_le: 2026-11-01
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "dechets.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def errors(path: Path) -> list[str]:
+    _, problems = load_file(path, INTENTS, today=dt.date(2026, 11, 27))
+    return [f"{p.line}: {p.message}" for p in problems if p.severity == "erreur"]
+
+
+def test_valid_file_loads_with_commune_variants(tmp_path: Path) -> None:
+    theme_file, problems = load_file(write(tmp_path, VALID), INTENTS, today=dt.date(2026, 11, 27))
+    assert problems == []
+    assert theme_file is not None
+    topic = theme_file.topics["collecte_dechets"]
+    assert (
+        topic.text_for("Blagnac") == "À Blagnac, les jours de collecte dépendent de votre adresse."
+    )
+    assert topic.text_for("Toulouse") == "À Toulouse, consultez le calendrier de votre rue."
+    assert topic.boutons[0].payload == "/velo"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            (
+                "    titre: Collecte des déchets\n",
+                "    titre: Collecte des déchets\n  mauvais indentation\n",
+            ),
+            "5: erreur de syntaxe YAML",
+        ),
+        (
+            (
+                "    service: Direction Déchets\n",
+                "    service: Direction Déchets\n    titre: Autre\n",
+            ),
+            "19: la clé « titre » apparaît deux fois (déjà ligne 4)",
+        ),
+        (
+            ("    reponse: |", "    repone: |"),
+            "5: champ inconnu « repone ». Vouliez-vous dire « reponse » ?",
+        ),
+        (
+            ("  collecte_dechets:", "  colecte_dechets:"),
+            "3: le sujet « colecte_dechets » ne correspond à aucune intention du bot. Vouliez-vous dire « collecte_dechets » ?",
+        ),
+        (
+            ("      Toulouse: |", "      Toulous: |"),
+            "9: « Toulous » n'est pas l'une des 37 communes de Toulouse Métropole (nom officiel attendu). Vouliez-vous dire « Toulouse » ?",
+        ),
+        (
+            (
+                "        url: https://www.toulouse-metropole.fr",
+                "        url: http://www.toulouse-metropole.fr",
+            ),
+            "16: le lien « http://www.toulouse-metropole.fr » doit être une adresse complète en https://",
+        ),
+        (
+            ("        sujet: velo", "        sujet: vello"),
+            "13: le bouton « Vélo » mène au sujet « vello », qui n'existe pas. Vouliez-vous dire « velo » ?",
+        ),
+        (
+            ("    verifie_le: 2026-11-01", "    verifie_le: 1er novembre"),
+            "19: « verifie_le » doit être une date au format AAAA-MM-JJ",
+        ),
+        (
+            ("      À {commune}, les jours", "      À {comune}, les jours"),
+            "5: « {comune} » n'est pas reconnu : seul {commune} l'est.",
+        ),
+        (
+            ("    service: Direction Déchets\n", ""),
+            "3: le sujet « collecte_dechets » n'a pas de champ « service ».",
+        ),
+    ],
+    ids=[
+        "syntaxe",
+        "cle-en-double",
+        "champ-inconnu",
+        "sujet-inconnu",
+        "commune-inconnue",
+        "lien-http",
+        "bouton-inconnu",
+        "date",
+        "variable",
+        "champ-manquant",
+    ],
+)
+def test_each_mistake_is_refused_with_its_line(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    old, new = change
+    assert old in VALID
+    path = write(tmp_path, VALID.replace(old, new, 1))
+    theme_file, _ = load_file(path, INTENTS, today=dt.date(2026, 11, 27))
+    assert theme_file is None
+    assert any(error.startswith(expected) for error in errors(path)), errors(path)
+
+
+def test_empty_answer_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        VALID.replace(
+            "      À {commune}, les jours de collecte dépendent de votre adresse.\n", "      \n"
+        ),
+    )
+    assert any("« reponse » est vide" in e for e in errors(path))
+
+
+def test_tab_indentation_gets_a_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("    titre: Collecte", "\ttitre: Collecte"))
+    message = errors(path)[0]
+    assert "tabulations sont interdites" in message
+
+
+def test_warnings_do_not_refuse_the_file(tmp_path: Path) -> None:
+    text = VALID + "    a_completer:\n      - Lien direct vers le calendrier\n"
+    path = write(tmp_path, text)
+    theme_file, problems = load_file(path, INTENTS, today=dt.date(2027, 12, 1), max_age_days=365)
+    assert theme_file is not None
+    messages = [p.message for p in problems if p.severity == "avertissement"]
+    assert "à compléter dans « collecte_dechets » : Lien direct vers le calendrier" in messages
+    assert any("vérifiée il y a 395 jours" in m for m in messages)
+
+
+def test_problem_reads_as_file_line_message(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("    reponse: |", "    repone: |"))
+    _, problems = load_file(path, INTENTS)
+    assert str(problems[0]).startswith(f"{path}:5 : erreur : champ inconnu « repone »")
+
+
+def test_reload_picks_up_a_saved_change_and_keeps_last_good_on_error(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    base = KnowledgeBase(tmp_path, INTENTS)
+    base.refresh()
+    assert "calendrier de votre rue" in base.topic("collecte_dechets").text_for("Toulouse")  # type: ignore[union-attr]
+
+    write(tmp_path, VALID.replace("calendrier de votre rue", "nouveau calendrier"))
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    assert base.refresh() == [path]
+    assert "nouveau calendrier" in base.topic("collecte_dechets").text_for("Toulouse")  # type: ignore[union-attr]
+
+    write(tmp_path, VALID.replace("    reponse: |", "    reponse: |\n  cassé: ["))
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
+    assert base.refresh() == []
+    assert "nouveau calendrier" in base.topic("collecte_dechets").text_for("Toulouse")  # type: ignore[union-attr]
+
+
+def test_project_knowledge_has_no_error(intents: frozenset[str]) -> None:
+    problems = check_directory(PROJECT_ROOT / "knowledge", intents)
+    assert [str(p) for p in problems if p.severity == "erreur"] == []
+
+
+def test_every_topic_intent_has_an_answer_and_every_answer_an_intent(
+    knowledge: KnowledgeBase, intents: frozenset[str]
+) -> None:
+    assert set(knowledge.topics()) == set(topic_intents(intents))
+
+
+def test_check_reports_an_intent_without_answer(tmp_path: Path, intents: frozenset[str]) -> None:
+    for path in (PROJECT_ROOT / "knowledge").glob("*.yml"):
+        shutil.copy(path, tmp_path / path.name)
+    text = (tmp_path / "mobilite.yml").read_text(encoding="utf-8")
+    start = text.index("\n  velo:")
+    end = text.index("\n  stationnement:")
+    (tmp_path / "mobilite.yml").write_text(text[:start] + text[end:], encoding="utf-8")
+    messages = [p.message for p in check_directory(tmp_path, intents)]
+    assert any(m.startswith("l'intention « velo » n'a pas de réponse") for m in messages), messages
+
+
+def test_rules_cover_every_intent(intents: frozenset[str]) -> None:
+    rules = yaml.safe_load((PROJECT_ROOT / "data" / "rules.yml").read_text(encoding="utf-8"))
+    covered: set[str] = set()
+    for rule in rules["rules"]:
+        for step in rule["steps"]:
+            for item in step.get("or", [step]):
+                if "intent" in item:
+                    covered.add(item["intent"])
+    assert intents <= covered
+
+
+def test_at_least_twenty_varied_examples_per_intent(intents: frozenset[str]) -> None:
+    nlu = yaml.safe_load((PROJECT_ROOT / "data" / "nlu.yml").read_text(encoding="utf-8"))
+    counts: dict[str, int] = {}
+    for block in nlu["nlu"]:
+        if "intent" in block:
+            examples = [
+                line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")
+            ]
+            assert len(examples) == len(set(examples)), f"exemples en double pour {block['intent']}"
+            counts[block["intent"]] = counts.get(block["intent"], 0) + len(examples)
+    assert {i: counts.get(i, 0) for i in intents if counts.get(i, 0) < 20} == {}
