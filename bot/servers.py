@@ -126,6 +126,11 @@ class BotProcesses:
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
 
+    def pid(self, label: str) -> int | None:
+        """Process id of `"serveur Rasa"` or `"serveur d'actions"`, None before `start`."""
+        process = self._processes.get(label)
+        return process.pid if process is not None else None
+
     def runtime_endpoints(self) -> Path:
         """`endpoints.yml` with this run's action server port and conversation database."""
         with self.endpoints.open(encoding="utf-8") as handle:

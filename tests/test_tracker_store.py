@@ -1,0 +1,104 @@
+"""The windowed SQL tracker store: every event stored, a bounded window loaded, slots intact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.knowledge import PROJECT_ROOT
+from bot.tracker_store import WindowedSQLTrackerStore
+
+DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+
+
+def store(db: Path, window: int = 30) -> WindowedSQLTrackerStore:
+    return WindowedSQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(db), window=window)
+
+
+def one_turn(tracker: DialogueStateTracker, n: int) -> None:
+    tracker.update(UserUttered(f"message {n}", {"name": "collecte_dechets", "confidence": 0.9}))
+    tracker.update(ActionExecuted("action_repondre_question"))
+    if n == 3:
+        tracker.update(SlotSet("commune", "Balma"))
+    if n % 10 == 0:
+        tracker.update(SlotSet("dernier_sujet_commune", f"sujet {n}"))
+    tracker.update(ActionExecuted("action_listen"))
+
+
+async def converse(db: Path, turns: int, window: int = 30) -> None:
+    tracker_store = store(db, window)
+    for n in range(turns):
+        tracker = await tracker_store.get_or_create_tracker("citoyen")
+        one_turn(tracker, n)
+        await tracker_store.save(tracker)
+
+
+def stored_texts(db: Path) -> list[str]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT data FROM events WHERE type_name = 'user' ORDER BY id"
+        ).fetchall()
+    return [json.loads(data)["text"] for (data,) in rows]
+
+
+def test_every_event_is_stored_once_in_order(tmp_path: Path) -> None:
+    db = tmp_path / "conversations.db"
+    asyncio.run(converse(db, 80))
+    assert stored_texts(db) == [f"message {n}" for n in range(80)]
+    with sqlite3.connect(db) as connection:
+        (sessions,) = connection.execute(
+            "SELECT count(*) FROM events WHERE type_name = 'session_started'"
+        ).fetchone()
+    assert sessions == 0  # the window's synthetic session start is never written
+
+
+def test_retrieve_loads_a_bounded_window_with_the_current_slots(tmp_path: Path) -> None:
+    db = tmp_path / "conversations.db"
+    asyncio.run(converse(db, 120, window=30))
+    tracker = asyncio.run(store(db, window=30).retrieve("citoyen"))
+    assert tracker is not None
+    assert len(tracker.events) <= 30 + len(DOMAIN.slots) + 3
+    # "Balma" was set at turn 3, long before the window: still known.
+    assert tracker.get_slot("commune") == "Balma"
+    assert tracker.get_slot("dernier_sujet_commune") == "sujet 110"
+    assert tracker.latest_message is not None and tracker.latest_message.text == "message 119"
+
+
+def test_window_cost_does_not_grow_with_the_conversation(tmp_path: Path) -> None:
+    short, long_ = tmp_path / "short.db", tmp_path / "long.db"
+    asyncio.run(converse(short, 20))
+    asyncio.run(converse(long_, 200))
+    loaded_short = asyncio.run(store(short).retrieve("citoyen"))
+    loaded_long = asyncio.run(store(long_).retrieve("citoyen"))
+    assert loaded_short is not None and loaded_long is not None
+    assert len(loaded_long.events) <= len(loaded_short.events) + len(DOMAIN.slots) + 3
+
+
+def test_conversation_survives_a_restart_and_full_history_stays_readable(tmp_path: Path) -> None:
+    db = tmp_path / "conversations.db"
+    asyncio.run(converse(db, 50))
+    restarted = store(db)
+    full = asyncio.run(restarted.retrieve_full_tracker("citoyen"))
+    assert full is not None
+    assert [e.text for e in full.events if isinstance(e, UserUttered)] == [
+        f"message {n}" for n in range(50)
+    ]
+    assert asyncio.run(restarted.retrieve("citoyen")).get_slot("commune") == "Balma"  # type: ignore[union-attr]
+
+
+def test_stock_sql_store_reads_the_same_table(tmp_path: Path) -> None:
+    db = tmp_path / "conversations.db"
+    asyncio.run(converse(db, 15))
+    stock = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(db))
+    tracker = asyncio.run(stock.retrieve("citoyen"))
+    assert tracker is not None
+    assert [e.text for e in tracker.events if isinstance(e, UserUttered)] == [
+        f"message {n}" for n in range(15)
+    ]
