@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import urllib.request
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# SQLAlchemy 1.4 (pinned by Rasa) announces 2.0 on every import of Rasa's tracker store.
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 from bot.knowledge import PROJECT_ROOT, KnowledgeBase, domain_intents
 from bot.servers import BotProcesses, train_if_needed
