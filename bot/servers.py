@@ -7,6 +7,7 @@ the bot the same way.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -60,34 +61,39 @@ def model_fingerprint(root: Path = PROJECT_ROOT) -> str:
 
 
 def train_if_needed(root: Path = PROJECT_ROOT, models_dir: Path | None = None) -> Path:
-    """The model for the current inputs, trained only when no such model exists yet."""
+    """The model for the current inputs, trained only when no such model exists yet.
+
+    Concurrent callers (two test runs, a benchmark) wait for one training
+    instead of training the same model twice into the same file.
+    """
     models_dir = models_dir or root / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
     name = f"bot-{model_fingerprint(root)}"
     model = models_dir / f"{name}.tar.gz"
-    if model.exists():
-        print(
-            f"Modèle à jour, réutilisé : {model.relative_to(root) if model.is_relative_to(root) else model}"
+    with (models_dir / ".train.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if model.exists():
+            print(f"Modèle à jour, réutilisé : {model}")
+            return model
+        print("Entraînement du modèle (données, domaine ou configuration modifiés)…", flush=True)
+        subprocess.run(
+            [
+                _rasa(),
+                "train",
+                "--config",
+                str(root / "config.yml"),
+                "--domain",
+                str(root / "domain.yml"),
+                "--data",
+                str(root / "data"),
+                "--out",
+                str(models_dir),
+                "--fixed-model-name",
+                name,
+            ],
+            cwd=root,
+            check=True,
         )
-        return model
-    print("Entraînement du modèle (données, domaine ou configuration modifiés)…", flush=True)
-    subprocess.run(
-        [
-            _rasa(),
-            "train",
-            "--config",
-            str(root / "config.yml"),
-            "--domain",
-            str(root / "domain.yml"),
-            "--data",
-            str(root / "data"),
-            "--out",
-            str(models_dir),
-            "--fixed-model-name",
-            name,
-        ],
-        cwd=root,
-        check=True,
-    )
     return model
 
 
