@@ -6,9 +6,11 @@ Pure Python, no Rasa import: the actions in `actions/` only translate a
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from bot.knowledge import Button, KnowledgeBase, Topic
+from bot.knowledge.hours import PARIS
 
 __all__ = [
     "SLOT_COMMUNE",
@@ -57,6 +59,7 @@ class Turn:
     commune: str | None = None
     pending: str | None = None
     last_topic: str | None = None
+    now: dt.datetime | None = None
 
     @property
     def current_commune(self) -> str | None:
@@ -72,9 +75,11 @@ class Outcome:
     slots: dict[str, str | None] = field(default_factory=dict)
 
 
-def render(topic: Topic, commune: str | None = None) -> Reply:
-    """A topic's answer as the citizen reads it, with its official links."""
+def render(topic: Topic, commune: str | None = None, now: dt.datetime | None = None) -> Reply:
+    """A topic's answer as the citizen reads it, with whether it is open now and its official links."""
     text = topic.text_for(commune)
+    if topic.horaires is not None:
+        text = f"{text}\n\n{topic.horaires.status(now or dt.datetime.now(PARIS))}"
     if topic.liens:
         lines = "\n".join(f"- {link.titre} : {link.url}" for link in topic.liens)
         text = f"{text}\n\nPour en savoir plus :\n{lines}"
@@ -90,12 +95,12 @@ def _outside(knowledge: KnowledgeBase, place: str) -> Outcome:
     return Outcome([Reply(knowledge.message("commune_hors_metropole", commune=place))])
 
 
-def _for_commune(knowledge: KnowledgeBase, topic_name: str, commune: str) -> Outcome:
+def _for_commune(knowledge: KnowledgeBase, turn: Turn, topic_name: str, commune: str) -> Outcome:
     topic = knowledge.topic(topic_name)
     if topic is None:
         return Outcome([Reply(knowledge.message("erreur_connaissances"))])
     return Outcome(
-        [render(topic, commune)],
+        [render(topic, commune, turn.now)],
         {SLOT_PENDING: None, SLOT_LAST_TOPIC: topic_name, SLOT_COMMUNE: commune},
     )
 
@@ -108,7 +113,7 @@ def _commune_given(knowledge: KnowledgeBase, turn: Turn) -> Outcome:
         return Outcome([Reply(knowledge.message("demander_commune"))])
     topic_name = turn.pending or turn.last_topic
     if topic_name is not None:
-        return _for_commune(knowledge, topic_name, commune)
+        return _for_commune(knowledge, turn, topic_name, commune)
     return Outcome(
         [Reply(knowledge.message("commune_notee", commune=commune), _help_buttons(knowledge))],
         {SLOT_COMMUNE: commune},
@@ -123,13 +128,13 @@ def answer(knowledge: KnowledgeBase, turn: Turn) -> Outcome:
     if topic is None:
         return Outcome([Reply(knowledge.message("erreur_connaissances"))], {SLOT_PENDING: None})
     if not topic.selon_commune:
-        return Outcome([render(topic)], {SLOT_PENDING: None})
+        return Outcome([render(topic, now=turn.now)], {SLOT_PENDING: None})
     if turn.outside_communes and not turn.communes:
         return _outside(knowledge, turn.outside_communes[0])
     commune = turn.current_commune
     if commune is None:
         return Outcome([Reply(knowledge.message("demander_commune"))], {SLOT_PENDING: topic.name})
-    return _for_commune(knowledge, topic.name, commune)
+    return _for_commune(knowledge, turn, topic.name, commune)
 
 
 def not_understood(knowledge: KnowledgeBase, turn: Turn) -> Outcome:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from bot.communes import COMMUNES
+from bot.knowledge.hours import OpeningHours, parse_hours
 from bot.knowledge.schema import (
     BOT_MESSAGES,
     OPTIONAL_TOPIC_FIELDS,
@@ -79,6 +80,16 @@ class _Reader:
         if isinstance(node, yaml.SequenceNode):
             return _Located([self.read(item) for item in node.value], line)
         return _Located(self._constructor.construct_object(node, deep=True), line)
+
+
+def _plain(located: _Located) -> Any:
+    """The plain Python value under a `_Located` tree."""
+    value = located.value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _closest(word: str, choices: Iterable[str]) -> str:
@@ -145,6 +156,7 @@ class _TopicChecker:
         boutons = self._buttons(fields)
         liens = self._links(fields)
         a_completer = self._to_fill(fields, name)
+        horaires = self._hours(fields)
         if source is not None and source.startswith("http") and not source.startswith("https://"):
             self.error(fields["source"].line, "la source doit être une adresse en https://.")
         if source is not None and not source.startswith(("https://", _SMART_CITY_SOURCE_PREFIX)):
@@ -175,6 +187,7 @@ class _TopicChecker:
             communes=communes,
             boutons=boutons,
             liens=liens,
+            horaires=horaires,
             a_completer=a_completer,
         )
 
@@ -305,6 +318,22 @@ class _TopicChecker:
             links.append(Link(titre, url))
         return tuple(links)
 
+    def _hours(self, fields: dict[str, _Located]) -> OpeningHours | None:
+        if "horaires" not in fields:
+            return None
+        located = fields["horaires"]
+        if not isinstance(located.value, dict):
+            self.error(
+                located.line,
+                "« horaires » donne les heures de chaque jour, par exemple « lundi: 08:30-12:00 ».",
+            )
+            return None
+        try:
+            return parse_hours({key: _plain(value) for key, value in located.value.items()})
+        except ValueError as error:
+            self.error(located.line, f"horaires : {error}.")
+            return None
+
     def _to_fill(self, fields: dict[str, _Located], name: str) -> tuple[str, ...]:
         if "a_completer" not in fields:
             return ()
@@ -415,7 +444,10 @@ def load_file(
 
 # The parser's usual complaints, said the way a staff member can act on them.
 _SYNTAX_HINTS = (
-    ("could not find expected ':'", "il manque « : » après un nom de champ, ou une ligne est mal indentée"),
+    (
+        "could not find expected ':'",
+        "il manque « : » après un nom de champ, ou une ligne est mal indentée",
+    ),
     (
         "mapping values are not allowed here",
         "un « : » est mal placé ; un texte qui contient « : » s'écrit sous « | » ou entre guillemets",

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.knowledge.hours import OpeningHours
+
 __all__ = [
     "BOT_MESSAGES",
     "INTENTS_WITHOUT_TOPIC",
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 REQUIRED_TOPIC_FIELDS = ("titre", "reponse", "source", "service", "verifie_le")
-OPTIONAL_TOPIC_FIELDS = ("selon_commune", "communes", "boutons", "liens", "a_completer")
+OPTIONAL_TOPIC_FIELDS = ("selon_commune", "communes", "boutons", "liens", "horaires", "a_completer")
 TOP_LEVEL_FIELDS = ("theme", "sujets", "messages")
 
 # The bot's own sentences, kept with the answers so staff can reword them.
@@ -96,6 +98,7 @@ class Topic:
     communes: dict[str, str] = field(default_factory=dict)
     boutons: tuple[Button, ...] = ()
     liens: tuple[Link, ...] = ()
+    horaires: OpeningHours | None = None
     a_completer: tuple[str, ...] = ()
 
     def text_for(self, commune: str | None) -> str:
