@@ -4,6 +4,7 @@ Usage (from the project root, after `make run` created .venv):
     python -m bot run      # train if needed, start action server + Rasa server
     python -m bot train    # train only if the training data, domain or config changed
     python -m bot check    # check the knowledge files, French messages with file and line
+    python -m bot rapport  # the week's unanswered questions, for staff (HTML and CSV)
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import yaml
+
 from bot.knowledge import PROJECT_ROOT, check_directory, default_knowledge_dir, domain_intents
+from bot.report import build_report, collect, write_csv, write_html
 from bot.servers import BotProcesses, ServerDied, train_if_needed
 
 __all__ = ["main"]
@@ -86,6 +90,46 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _default_database_url() -> str:
+    """The conversation store of endpoints.yml, as an SQLAlchemy URL."""
+    with (PROJECT_ROOT / "endpoints.yml").open(encoding="utf-8") as handle:
+        store = (yaml.safe_load(handle) or {}).get("tracker_store") or {}
+    if store.get("dialect", "sqlite") == "sqlite":
+        return f"sqlite:///{(PROJECT_ROOT / store.get('db', 'var/conversations.db')).resolve()}"
+    user = store.get("username", "")
+    password = f":{store['password']}" if store.get("password") else ""
+    credentials = f"{user}{password}@" if user else ""
+    port = f":{store['port']}" if store.get("port") else ""
+    return f"{store['dialect']}://{credentials}{store.get('url', 'localhost')}{port}/{store.get('db', 'rasa')}"
+
+
+def _report(args: argparse.Namespace) -> int:
+    today = dt.date.today()
+    until = args.jusqu_au or today
+    since = args.depuis or until - dt.timedelta(days=args.jours)
+    start = dt.datetime.combine(since, dt.time.min).astimezone()
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min).astimezone()
+    groups = build_report(collect(args.base, start, end, args.seuil_bas))
+    out = Path(args.sortie)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(groups, out / "rapport.csv")
+    write_html(groups, out / "rapport.html", since, until)
+    print(
+        f"{sum(g.count for g in groups)} message(s) à revoir en {len(groups)} groupe(s), du {since} au {until}."
+    )
+    print(f"  Page : {out / 'rapport.html'}\n  Tableur : {out / 'rapport.csv'}")
+    return 0
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"« {text} » : date attendue au format AAAA-MM-JJ"
+        ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="Bot citoyen de Toulouse Métropole.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +153,26 @@ def _parser() -> argparse.ArgumentParser:
         help="avertir quand une réponse n'a pas été vérifiée depuis ce nombre de jours (365)",
     )
     check.set_defaults(func=_check)
+
+    report = commands.add_parser(
+        "rapport", help="questions sans réponse satisfaisante, pour les agents"
+    )
+    report.add_argument("--jours", type=int, default=7, help="période : les N derniers jours (7)")
+    report.add_argument("--depuis", type=_date, help="début de la période (AAAA-MM-JJ)")
+    report.add_argument("--jusqu-au", type=_date, help="fin de la période, incluse (AAAA-MM-JJ)")
+    report.add_argument(
+        "--base", default=_default_database_url(), help="base des conversations (URL SQLAlchemy)"
+    )
+    report.add_argument(
+        "--sortie", default=str(PROJECT_ROOT / "var" / "rapport"), help="dossier du rapport"
+    )
+    report.add_argument(
+        "--seuil-bas",
+        type=float,
+        default=0.7,
+        help="confiance sous laquelle une réponse est « peu sûre » (0.7)",
+    )
+    report.set_defaults(func=_report)
     return parser
 
 
