@@ -30,12 +30,21 @@ SLOT_LAST_TOPIC = "dernier_sujet_commune"
 INTENT_GIVE_COMMUNE = "donner_commune"
 INTENT_HELP = "demander_aide"
 INTENT_AGENT = "parler_a_un_agent"
+INTENT_FEEDBACK_YES = "avis_positif"
+INTENT_FEEDBACK_NO = "avis_negatif"
+FEEDBACK_ENTITY = "sujet_avis"
 FALLBACK_INTENT = "nlu_fallback"
 
-# Intents never offered as "did you mean" buttons: they are not questions.
-_NOT_SUGGESTED = frozenset(
-    {"saluer", "dire_au_revoir", "remercier", "hors_sujet", INTENT_GIVE_COMMUNE, FALLBACK_INTENT}
+# Small talk: answered, but neither offered as "did you mean" nor followed by "did it help?".
+CONVERSATION_INTENTS = frozenset(
+    {"saluer", "dire_au_revoir", "remercier", "demander_aide", "demander_si_robot", "hors_sujet"}
 )
+_NOT_SUGGESTED = CONVERSATION_INTENTS | {
+    INTENT_GIVE_COMMUNE,
+    INTENT_FEEDBACK_YES,
+    INTENT_FEEDBACK_NO,
+    FALLBACK_INTENT,
+}
 _MAX_SUGGESTIONS = 3
 _MIN_SUGGESTION_CONFIDENCE = 0.05
 
@@ -86,6 +95,24 @@ def render(topic: Topic, commune: str | None = None, now: dt.datetime | None = N
     return Reply(text, topic.boutons)
 
 
+def _feedback_question(knowledge: KnowledgeBase, topic: Topic) -> Reply:
+    """ "Did it help?" with two buttons that carry the topic, so the answer is stored with it."""
+    entity = '{"' + FEEDBACK_ENTITY + '": "' + topic.name + '"}'
+    return Reply(
+        knowledge.message("demander_avis"),
+        (
+            Button("Oui, merci", INTENT_FEEDBACK_YES, entity),
+            Button("Non, pas vraiment", INTENT_FEEDBACK_NO, entity),
+        ),
+    )
+
+
+def _with_feedback(knowledge: KnowledgeBase, topic: Topic, reply: Reply) -> list[Reply]:
+    if topic.name in CONVERSATION_INTENTS:
+        return [reply]
+    return [reply, _feedback_question(knowledge, topic)]
+
+
 def _help_buttons(knowledge: KnowledgeBase) -> tuple[Button, ...]:
     help_topic = knowledge.topic(INTENT_HELP)
     return help_topic.boutons if help_topic else ()
@@ -100,7 +127,7 @@ def _for_commune(knowledge: KnowledgeBase, turn: Turn, topic_name: str, commune:
     if topic is None:
         return Outcome([Reply(knowledge.message("erreur_connaissances"))])
     return Outcome(
-        [render(topic, commune, turn.now)],
+        _with_feedback(knowledge, topic, render(topic, commune, turn.now)),
         {SLOT_PENDING: None, SLOT_LAST_TOPIC: topic_name, SLOT_COMMUNE: commune},
     )
 
@@ -124,11 +151,19 @@ def answer(knowledge: KnowledgeBase, turn: Turn) -> Outcome:
     """The answer to an understood message."""
     if turn.intent == INTENT_GIVE_COMMUNE:
         return _commune_given(knowledge, turn)
+    if turn.intent == INTENT_FEEDBACK_YES:
+        return Outcome([Reply(knowledge.message("avis_merci"))])
+    if turn.intent == INTENT_FEEDBACK_NO:
+        agent = knowledge.topic(INTENT_AGENT)
+        buttons = (Button(agent.titre, INTENT_AGENT),) if agent else ()
+        return Outcome([Reply(knowledge.message("avis_negatif"), buttons)])
     topic = knowledge.topic(turn.intent)
     if topic is None:
         return Outcome([Reply(knowledge.message("erreur_connaissances"))], {SLOT_PENDING: None})
     if not topic.selon_commune:
-        return Outcome([render(topic, now=turn.now)], {SLOT_PENDING: None})
+        return Outcome(
+            _with_feedback(knowledge, topic, render(topic, now=turn.now)), {SLOT_PENDING: None}
+        )
     if turn.outside_communes and not turn.communes:
         return _outside(knowledge, turn.outside_communes[0])
     commune = turn.current_commune

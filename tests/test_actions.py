@@ -192,3 +192,29 @@ def test_unavailable_topic_apologises(
     monkeypatch.setattr(knowledge, "topic", lambda name: None)
     messages, _ = run(ActionRepondreQuestion(), tracker("velo"))
     assert messages[0]["text"] == knowledge.message("erreur_connaissances")
+
+
+def test_answer_is_followed_by_a_feedback_question_carrying_the_topic(
+    knowledge: KnowledgeBase,
+) -> None:
+    messages, _ = run(ActionRepondreQuestion(), tracker("velo"))
+    assert len(messages) == 2
+    assert messages[1]["text"] == knowledge.message("demander_avis")
+    assert [b["payload"] for b in messages[1]["buttons"]] == [
+        '/avis_positif{"sujet_avis": "velo"}',
+        '/avis_negatif{"sujet_avis": "velo"}',
+    ]
+
+
+def test_small_talk_is_not_followed_by_a_feedback_question() -> None:
+    messages, _ = run(ActionRepondreQuestion(), tracker("saluer"))
+    assert len(messages) == 1
+
+
+def test_negative_feedback_thanks_and_offers_a_person(knowledge: KnowledgeBase) -> None:
+    messages, _ = run(
+        ActionRepondreQuestion(),
+        tracker("avis_negatif", entities=[{"entity": "sujet_avis", "value": "velo"}]),
+    )
+    assert messages[0]["text"] == knowledge.message("avis_negatif")
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/parler_a_un_agent"]

@@ -38,10 +38,13 @@ BOT_MESSAGES: dict[str, str] = {
     "incompris": "says the message was not understood (closest topics follow as buttons)",
     "erreur_connaissances": "apologises that an answer is temporarily unavailable",
     "commune_notee": "acknowledges a commune ({commune}) given with no pending question",
+    "demander_avis": "asks, after an answer, whether it helped (two buttons follow)",
+    "avis_merci": "thanks the citizen for saying the answer helped",
+    "avis_negatif": "thanks for saying the answer did not help, offers to rephrase or reach a person",
 }
 
 # Intents the dialogue handles itself rather than with a staff-written answer.
-INTENTS_WITHOUT_TOPIC = frozenset({"donner_commune"})
+INTENTS_WITHOUT_TOPIC = frozenset({"donner_commune", "avis_positif", "avis_negatif"})
 
 # One Telegram message holds at most this many characters.
 TELEGRAM_MAX_CHARS = 4096
@@ -68,10 +71,11 @@ class Button:
 
     titre: str
     sujet: str
+    entities: str = ""  # JSON object of entities sent with the intent, e.g. {"sujet_avis": "velo"}
 
     @property
     def payload(self) -> str:
-        return f"/{self.sujet}"
+        return f"/{self.sujet}{self.entities}"
 
 
 @dataclass(frozen=True)
