@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 
-.PHONY: help setup run test lint check train bench lock clean
+.PHONY: help setup run test lint check rapport train bench lock clean
 
 help: ## Liste les commandes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ lint: setup ## Corrige le style avec ruff
 
 check: setup ## Vérifie les fichiers de connaissances (erreurs en français, fichier et ligne)
 	@$(PY) -m bot check
+
+rapport: setup ## Rapport des questions sans réponse satisfaisante des 7 derniers jours (var/rapport/)
+	@$(PY) -m bot rapport
 
 train: setup ## Entraîne le modèle si les données, le domaine ou la configuration ont changé
 	@$(PY) -m bot train
