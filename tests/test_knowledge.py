@@ -161,7 +161,10 @@ def test_warnings_do_not_refuse_the_file(tmp_path: Path) -> None:
     assert theme_file is not None
     messages = [p.message for p in problems if p.severity == "avertissement"]
     assert "à compléter dans « collecte_dechets » : Lien direct vers le calendrier" in messages
-    assert any("vérifiée il y a 395 jours" in m for m in messages)
+    assert (
+        "réponse « collecte_dechets » vérifiée il y a 395 jours (plus de 365) : à revoir par Direction Déchets."
+        in messages
+    )
 
 
 def test_problem_reads_as_file_line_message(tmp_path: Path) -> None:

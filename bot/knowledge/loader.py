@@ -225,10 +225,11 @@ class _TopicChecker:
         if value > self.today:
             self.error(line, f"la date « verifie_le » ({value.isoformat()}) est dans le futur.")
         elif self.max_age_days is not None and (self.today - value).days > self.max_age_days:
+            service = _text(fields["service"].value) if "service" in fields else None
             self.warn(
                 line,
                 f"réponse « {name} » vérifiée il y a {(self.today - value).days} jours "
-                f"(plus de {self.max_age_days}) : à revoir par le service responsable.",
+                f"(plus de {self.max_age_days}) : à revoir par {service or 'son service responsable'}.",
             )
         return value
 
