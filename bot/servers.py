@@ -193,12 +193,16 @@ class BotProcesses:
         )
         self.wait_ready()
 
+    def log_path(self, label: str) -> Path:
+        """Where a process's output goes when `log_dir` is set."""
+        assert self.log_dir is not None
+        return self.log_dir / ("actions.log" if "actions" in label else "rasa.log")
+
     def _spawn(self, label: str, command: list[str], env: dict[str, str]) -> None:
         output = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            slug = label.split()[-1].replace("'", "")
-            output = (self.log_dir / f"{slug}.log").open("ab")
+            output = self.log_path(label).open("ab")
         self._processes[label] = subprocess.Popen(
             command,
             cwd=self.cwd,

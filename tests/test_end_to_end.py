@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 import urllib.error
@@ -81,23 +82,27 @@ def test_knowledge_change_is_served_without_restart_and_broken_file_is_ignored(
     running_bot: RunningBot,
 ) -> None:
     path = running_bot.knowledge_dir / "mobilite.yml"
+    log = running_bot.processes.log_path("serveur d'actions")
     original = path.read_text(encoding="utf-8")
     marker = "Réponse modifiée par le service pour le test."
     try:
-        path.write_text(
-            original.replace("  velo:\n", "  velo:\n", 1).replace(
-                "    reponse: |\n", f"    reponse: |\n      {marker}\n", 1
-            ),
-            encoding="utf-8",
-        )
+        changed = original.replace("    reponse: |\n", f"    reponse: |\n      {marker}\n", 1)
+        path.write_text(changed, encoding="utf-8")
         bump = time.time() + 2
         os.utime(path, (bump, bump))
         conversation = running_bot.conversation()
         assert marker in conversation.text("/transports_en_commun")
+        assert "Fichier de connaissances rechargé : mobilite.yml" in log.read_text(encoding="utf-8")
 
-        path.write_text(original + "\n  cassé: [\n", encoding="utf-8")
+        broken = changed.replace("    titre: ", "    titre: [", 1)
+        path.write_text(broken, encoding="utf-8")
         os.utime(path, (bump + 2, bump + 2))
         assert marker in conversation.text("/transports_en_commun")
+        logged = log.read_text(encoding="utf-8")
+        assert re.search(
+            rf"Fichier de connaissances refusé : {re.escape(str(path))}:\d+ : erreur", logged
+        )
+        assert "mobilite.yml : la dernière version valide reste en service" in logged
     finally:
         path.write_text(original, encoding="utf-8")
         os.utime(path, (time.time() + 10, time.time() + 10))
