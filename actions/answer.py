@@ -32,10 +32,12 @@ _knowledge: KnowledgeBase | None = None
 
 
 def knowledge_base() -> KnowledgeBase:
-    """The action server's knowledge, loaded on first use and refreshed at every call."""
+    """The action server's knowledge, loaded on first use, watched for saves, refreshed at every call."""
     global _knowledge
     if _knowledge is None:
         _knowledge = KnowledgeBase()
+        _knowledge.refresh()
+        _knowledge.watch()
     _knowledge.refresh()
     return _knowledge
 
@@ -72,6 +74,13 @@ def _apply(
 
 class ActionRepondreQuestion(Action):
     """Answers any knowledge topic, for the citizen's commune when the topic depends on one."""
+
+    def __init__(self) -> None:
+        # The action server builds its actions once at start-up: load the
+        # knowledge then, so that the first citizen does not wait for it and a
+        # broken file is reported at once.
+        super().__init__()
+        knowledge_base()
 
     def name(self) -> str:
         return "action_repondre_question"

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,16 @@ def test_at_least_twenty_varied_examples_per_intent(intents: frozenset[str]) -> 
             assert len(examples) == len(set(examples)), f"exemples en double pour {block['intent']}"
             counts[block["intent"]] = counts.get(block["intent"], 0) + len(examples)
     assert {i: counts.get(i, 0) for i in intents if counts.get(i, 0) < 20} == {}
+
+
+def test_watcher_serves_a_saved_file_without_any_request(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    base = KnowledgeBase(tmp_path, INTENTS)
+    base.refresh()
+    base.watch(interval=0.05)
+    write(tmp_path, VALID.replace("calendrier de votre rue", "calendrier mis à jour"))
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    deadline = time.monotonic() + 10
+    while "mis à jour" not in base.topic("collecte_dechets").text_for("Toulouse"):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "le fichier enregistré n'a pas été rechargé"
+        time.sleep(0.05)

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,7 @@ class KnowledgeBase:
         self._intents = intents
         self._entries: dict[Path, _Entry] = {}
         self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
 
     @property
     def intents(self) -> frozenset[str]:
@@ -118,6 +120,28 @@ class KnowledgeBase:
                 logger.warning("Fichier de connaissances supprimé : %s", path.name)
                 del self._entries[path]
         return reloaded
+
+    def watch(self, interval: float = 1.0) -> None:
+        """Reloads saved files every `interval` seconds in a background thread (idempotent).
+
+        Answers also refresh before each use; the watcher makes a save take
+        effect, and be logged, within a second even when nobody is asking.
+        """
+        if self._watcher is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval)
+                try:
+                    self.refresh()
+                except OSError:
+                    logger.exception(
+                        "Lecture du dossier de connaissances impossible : %s", self.directory
+                    )
+
+        self._watcher = threading.Thread(target=loop, name="knowledge-watcher", daemon=True)
+        self._watcher.start()
 
     def _files(self) -> list[ThemeFile]:
         return [entry.good for _, entry in sorted(self._entries.items()) if entry.good is not None]
