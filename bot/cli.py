@@ -5,6 +5,7 @@ Usage (from the project root, after `make run` created .venv):
     python -m bot train    # train only if the training data, domain or config changed
     python -m bot check    # check the knowledge files, French messages with file and line
     python -m bot rapport  # the week's unanswered questions, for staff (HTML and CSV)
+    python -m bot telegram # the Telegram bridge on its own (BOT_TELEGRAM_TOKEN; README, Telegram)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import time
@@ -22,7 +24,7 @@ import yaml
 
 from bot.knowledge import PROJECT_ROOT, check_directory, default_knowledge_dir, domain_intents
 from bot.report import build_report, collect, write_csv, write_html
-from bot.servers import BotProcesses, ServerDied, train_if_needed
+from bot.servers import BotProcesses, ExtraProcess, ServerDied, train_if_needed
 
 __all__ = ["main"]
 
@@ -54,10 +56,42 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _telegram_process(rest_url: str) -> ExtraProcess | None:
+    """The Telegram bridge to run beside the servers, when a token is configured."""
+    from bot.telegram.settings import TOKEN_VARIABLE
+
+    if not os.environ.get(TOKEN_VARIABLE, "").strip():
+        logging.getLogger(__name__).info(
+            "Telegram désactivé : %s n'est pas défini (README, section Telegram).", TOKEN_VARIABLE
+        )
+        return None
+    command = (sys.executable, "-m", "bot", "telegram", "--rasa-url", rest_url)
+    return ExtraProcess("pont Telegram", command)
+
+
+def _telegram(args: argparse.Namespace) -> int:
+    from bot.telegram import SettingsError, TelegramSettings, run
+
+    try:
+        settings = TelegramSettings.from_env(rasa_url=args.rasa_url)
+    except SettingsError as error:
+        print(f"Telegram : {error}", file=sys.stderr)
+        return 2
+    if settings is None:
+        print(
+            "Telegram désactivé : BOT_TELEGRAM_TOKEN n'est pas défini. Créez le bot avec "
+            "@BotFather puis exportez son jeton (README, section Telegram).",
+            file=sys.stderr,
+        )
+        return 2
+    return run(settings)
+
+
 def _run(args: argparse.Namespace) -> int:
     (PROJECT_ROOT / "var").mkdir(exist_ok=True)
     model = train_if_needed()
     bot = BotProcesses(model=model, rasa_port=args.port, actions_port=args.port_actions)
+    bot.extra = _telegram_process(bot.rest_url)
     token_file = PROJECT_ROOT / "var" / "rasa-token"
     token_file.write_text(bot.token + "\n", encoding="utf-8")
     token_file.chmod(0o600)
@@ -75,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
             '    exemple : curl -s -X POST -H "Content-Type: application/json" '
             f'-d \'{{"sender": "moi", "message": "bonjour"}}\' {bot.rest_url}\n'
             f"  API HTTP de Rasa : http://127.0.0.1:{bot.rasa_port}/ (jeton dans var/rasa-token)\n"
+            f"  Telegram : {'pont démarré' if bot.extra else 'désactivé (BOT_TELEGRAM_TOKEN absent)'}\n"
             "Ctrl-C pour arrêter.",
             flush=True,
         )
@@ -173,6 +208,17 @@ def _parser() -> argparse.ArgumentParser:
         help="confiance sous laquelle une réponse est « peu sûre » (0.7)",
     )
     report.set_defaults(func=_report)
+
+    telegram = commands.add_parser(
+        "telegram", help="pont Telegram seul (jeton dans BOT_TELEGRAM_TOKEN)"
+    )
+    telegram.add_argument(
+        "--rasa-url",
+        default=None,
+        help="webhook REST de Rasa (BOT_TELEGRAM_RASA_URL, sinon "
+        "http://127.0.0.1:5005/webhooks/rest/webhook)",
+    )
+    telegram.set_defaults(func=_telegram)
     return parser
 
 

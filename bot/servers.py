@@ -28,6 +28,7 @@ from bot.knowledge import PROJECT_ROOT
 
 __all__ = [
     "BotProcesses",
+    "ExtraProcess",
     "ServerDied",
     "model_fingerprint",
     "train_if_needed",
@@ -109,6 +110,18 @@ def _ready(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class ExtraProcess:
+    """A channel process started once both servers answer, such as the Telegram bridge.
+
+    If it stops, the servers keep running: one channel failing must not take
+    the others down.
+    """
+
+    label: str
+    command: tuple[str, ...]
+
+
 @dataclass
 class BotProcesses:
     """The action server and the Rasa server, started together and stopped together."""
@@ -126,6 +139,7 @@ class BotProcesses:
     cwd: Path = PROJECT_ROOT
     state_dir: Path = PROJECT_ROOT / "var"
     database: Path | None = None
+    extra: ExtraProcess | None = None
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
 
     @property
@@ -192,6 +206,8 @@ class BotProcesses:
             env,
         )
         self.wait_ready()
+        if self.extra is not None:
+            self._spawn(self.extra.label, list(self.extra.command), env)
 
     def log_path(self, label: str) -> Path:
         """Where a process's output goes when `log_dir` is set."""
@@ -231,14 +247,19 @@ class BotProcesses:
 
     def check_alive(self) -> None:
         """Raises `ServerDied` (after stopping the other) if one process has stopped."""
-        for label, process in self._processes.items():
+        for label, process in list(self._processes.items()):
             code = process.poll()
-            if code is not None:
+            if code is not None and self.extra is not None and label == self.extra.label:
+                logger.warning(
+                    "Le %s s'est arrêté (code %s) ; le reste du bot continue.", label, code
+                )
+                del self._processes[label]
+            elif code is not None:
                 self.stop()
                 raise ServerDied(f"Le {label} s'est arrêté (code {code}) : arrêt du bot.")
 
     def stop(self) -> None:
-        """Stops both servers (SIGTERM, then SIGKILL after 10 s)."""
+        """Stops both servers and the extra process (SIGTERM, then SIGKILL after 10 s)."""
         for process in self._processes.values():
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
