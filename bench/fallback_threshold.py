@@ -48,6 +48,7 @@ class Prediction:
     gold: str | None
     intent: str
     confidence: float
+    suggestions: tuple[str, ...] = ()
 
 
 def _read_off_topic(shared: Path | None) -> dict[str, list[str]]:
@@ -102,21 +103,25 @@ async def _parse_all(model: str, texts: list[tuple[str, str | None]]) -> list[Pr
         # replaces the whole ranking: then nothing is left and the message falls back.
         ranking = [r for r in result.get("intent_ranking", []) if r["name"] != "nlu_fallback"]
         best = ranking[0] if ranking else {"name": "nlu_fallback", "confidence": 1.0}
-        predictions.append(Prediction(gold, best["name"], float(best["confidence"])))
+        suggestions = tuple(r["name"] for r in ranking[:3])
+        predictions.append(Prediction(gold, best["name"], float(best["confidence"]), suggestions))
     return predictions
 
 
-def _row(predictions: list[Prediction], threshold: float) -> tuple[float, float, float]:
-    right = wrong = fallback = 0
+def _row(predictions: list[Prediction], threshold: float) -> tuple[float, float, float, float]:
+    """Shares answered right, answered wrong, fallen back, and fallen back with the right topic offered."""
+    right = wrong = fallback = offered = 0
     for p in predictions:
         if p.intent == "nlu_fallback" or p.confidence < threshold:
             fallback += 1
+            # The not-understood reply offers the closest topics as buttons.
+            offered += p.gold in p.suggestions
         elif p.intent == p.gold:
             right += 1
         else:
             wrong += 1
     n = len(predictions) or 1
-    return right / n, wrong / n, fallback / n
+    return right / n, wrong / n, fallback / n, offered / n
 
 
 def _false_answers(predictions: list[Prediction], threshold: float) -> float:
@@ -164,19 +169,19 @@ def main() -> int:
             f"{name} ({len(off_topic[name])} phrases × {args.folds} modèles)" for name in off_topic
         ),
         "",
-        "| seuil | bonne réponse | mauvaise réponse | repli | "
+        "| seuil | bonne réponse | mauvaise réponse | repli | repli, bon sujet proposé | "
         + " | ".join(f"fausses réponses {name}" for name in off_topic)
         + " |",
-        "|---|---|---|---|" + "---|" * len(off_topic),
+        "|---|---|---|---|---|" + "---|" * len(off_topic),
     ]
     recommended = None
     for threshold in THRESHOLDS:
-        right, wrong, fallback = _row(in_scope, threshold)
+        right, wrong, fallback, offered = _row(in_scope, threshold)
         false_rates = [_false_answers(outside[name], threshold) for name in off_topic]
         if recommended is None and all(rate < MAX_FALSE_ANSWERS for rate in false_rates):
             recommended = threshold
         lines.append(
-            f"| {threshold:.1f} | {right:.3f} | {wrong:.3f} | {fallback:.3f} | "
+            f"| {threshold:.1f} | {right:.3f} | {wrong:.3f} | {fallback:.3f} | {offered:.3f} | "
             + " | ".join(f"{rate:.3f}" for rate in false_rates)
             + " |"
         )
