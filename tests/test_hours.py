@@ -65,7 +65,9 @@ def test_status_on_fixed_dates(now: dt.datetime, expected: str) -> None:
 
 
 def test_time_zone_is_paris_whatever_the_server_clock() -> None:
-    utc = dt.datetime(2026, 11, 23, 7, 45, tzinfo=dt.timezone.utc)  # 8:45 in Paris (UTC+1 in winter)
+    utc = dt.datetime(
+        2026, 11, 23, 7, 45, tzinfo=dt.timezone.utc
+    )  # 8:45 in Paris (UTC+1 in winter)
     assert HOURS.status(utc) == "Ouvert en ce moment, jusqu'à 12 h 00."
     summer_utc = dt.datetime(2026, 7, 6, 6, 45, tzinfo=dt.timezone.utc)  # 8:45 in Paris (UTC+2)
     assert HOURS.status(summer_utc) == "Ouvert en ce moment, jusqu'à 12 h 00."

@@ -22,7 +22,7 @@ def filled_store(running_bot: RunningBot) -> str:
         "kjqsdh fjqsdk",
         "tu peux me donner la recette du cassoulet ?",
         "recette du cassoulet stp",
-        "zxcvbn ecrivez moi a jean.dupont@example.fr",
+        "qsdfgh jean.dupont@example.fr wxcvbn",
     ]:
         running_bot.conversation().send(message)
     conversation = running_bot.conversation()
