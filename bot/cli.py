@@ -22,6 +22,7 @@ from types import FrameType
 
 import yaml
 
+from bot.channels import DEMO_PATH
 from bot.knowledge import PROJECT_ROOT, check_directory, default_knowledge_dir, domain_intents
 from bot.report import build_report, collect, write_csv, write_html
 from bot.servers import BotProcesses, ExtraProcess, ServerDied, train_if_needed
@@ -105,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         bot.start()
         print(
             "\nLe bot est prêt.\n"
+            f"  Démonstration du widget web (navigateur) : http://127.0.0.1:{bot.rasa_port}{DEMO_PATH}\n"
             f"  Discuter (API REST) : POST {bot.rest_url}\n"
             '    exemple : curl -s -X POST -H "Content-Type: application/json" '
             f'-d \'{{"sender": "moi", "message": "bonjour"}}\' {bot.rest_url}\n'

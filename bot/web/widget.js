@@ -1,0 +1,575 @@
+/*
+ * Accessible chat widget of the Toulouse Métropole citizen bot (RGAA 4.1 / WCAG 2.1 AA).
+ *
+ * Embed it with one tag; every option is a data attribute, all optional:
+ *
+ *   <script src="https://bot.example.fr/webhooks/web/widget.js"
+ *           data-server="https://bot.example.fr"      bot server (default: where this file comes from)
+ *           data-title="Assistant de Toulouse Métropole"
+ *           data-privacy-url="https://www.example.fr/donnees-personnelles"
+ *           data-primary-color="#005a9c"              #rrggbb; text colour is chosen for contrast
+ *           data-retention="pendant 12 mois"          how long the city keeps messages (notice)
+ *           data-welcome="Bonjour ! …"
+ *           defer></script>
+ *
+ * Plain JavaScript, no dependency, nothing loaded from another host. The UI lives
+ * in a shadow root so the host page's CSS neither breaks it nor is broken by it.
+ * Bot text is never parsed as HTML: it is turned into DOM nodes (paragraphs on
+ * blank lines, "- " lines as lists, https:// addresses as links opening a new tab).
+ * The transcript is kept in sessionStorage (this tab only, until it closes),
+ * written only once the citizen opens the chat; no cookie is ever set.
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript ||
+    document.querySelector('script[src*="widget.js"][data-server], script[src*="widget.js"]');
+  if (!script || window.__tmChatWidget) {
+    return;
+  }
+  window.__tmChatWidget = true;
+
+  var data = script.dataset;
+  var scriptUrl = new URL(script.src, document.baseURI);
+  var server = (data.server || scriptUrl.origin).replace(/\/+$/, "");
+  var api = new URL(server, document.baseURI).href.replace(/\/+$/, "") + "/webhooks/web";
+  var config = {
+    title: data.title || "Assistant de Toulouse Métropole",
+    privacyUrl: safeUrl(data.privacyUrl),
+    primary: /^#[0-9a-fA-F]{6}$/.test(data.primaryColor || "") ? data.primaryColor : "#005a9c",
+    retention: data.retention || "",
+    welcome: data.welcome ||
+      "Bonjour ! Je suis l'assistant automatique de Toulouse Métropole. Posez votre question " +
+      "(collecte des déchets, transports, démarches, horaires des mairies, Smart City…) " +
+      "ou écrivez « aide » pour voir ce que je sais faire.",
+    launcher: data.launcherLabel || "Une question ?"
+  };
+  var STORAGE_KEY = "tm-chat-v1|" + api;
+  var MAX_STORED = 100;
+  var MAX_CHARS = 1000;
+  var TIMEOUT_MS = 60000;
+
+  var TEXT = {
+    you: "Vous :",
+    bot: "L'assistant :",
+    newTab: " (nouvel onglet)",
+    typing: "L'assistant écrit…",
+    restarted: "Nouvelle conversation commencée.",
+    retry: "Réessayer",
+    unreachable: "L'assistant est injoignable pour le moment. Vérifiez votre connexion, " +
+      "puis réessayez : votre message n'est pas perdu.",
+    refusedSite: "Ce site n'est pas autorisé à utiliser l'assistant. Réessayez plus tard " +
+      "ou contactez la mairie par un autre moyen.",
+    tooLong: "Votre message est trop long (" + MAX_CHARS + " caractères au plus) : " +
+      "raccourcissez-le, puis réessayez."
+  };
+
+  // ---------------------------------------------------------------- state
+
+  var state = load() || { conversation: null, open: false, messages: [], draft: "" };
+  var busy = false;
+  var failed = null; // {text, shown, typed}: what to send again on "Réessayer"
+
+  function load() {
+    try {
+      var raw = window.sessionStorage.getItem(STORAGE_KEY);
+      var parsed = raw ? JSON.parse(raw) : null;
+      return parsed && Array.isArray(parsed.messages) ? parsed : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function save() {
+    state.messages = state.messages.slice(-MAX_STORED);
+    try {
+      window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state));
+    } catch (e) {
+      // Storage full or disabled: the chat works, it just won't follow the citizen.
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  function safeUrl(value) {
+    if (!value) {
+      return null;
+    }
+    try {
+      var url = new URL(value, document.baseURI);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = attrs[name];
+      if (name === "text") {
+        node.textContent = value;
+      } else if (name === "className") {
+        node.className = value;
+      } else if (value === true) {
+        node.setAttribute(name, "");
+      } else if (value !== false && value !== null && value !== undefined) {
+        node.setAttribute(name, value);
+      }
+    });
+    (children || []).forEach(function (child) {
+      node.append(child);
+    });
+    return node;
+  }
+
+  function hidden(text) {
+    return el("span", { className: "tm-sr", text: text });
+  }
+
+  // A decorative SVG icon (no font needed, hidden from assistive technologies).
+  function icon(path, filled) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    var shape = document.createElementNS(ns, "path");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "tm-icon");
+    shape.setAttribute("d", path);
+    shape.setAttribute(filled ? "fill" : "stroke", "currentColor");
+    if (!filled) {
+      shape.setAttribute("fill", "none");
+      shape.setAttribute("stroke-width", "2.5");
+      shape.setAttribute("stroke-linecap", "round");
+    }
+    svg.append(shape);
+    return svg;
+  }
+
+  function luminance(hex) {
+    var channels = [1, 3, 5].map(function (i) {
+      var c = parseInt(hex.substr(i, 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2];
+  }
+
+  function contrast(a, b) {
+    var la = luminance(a);
+    var lb = luminance(b);
+    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+  }
+
+  // ---------------------------------------------------------------- text rendering
+
+  var URL_PATTERN = /https:\/\/[^\s<>"']+/g;
+  var TITLED_LINK = /^(.+?)\s+:\s+(https:\/\/[^\s<>"']+)$/;
+  var LIST_ITEM = /^\s*[-•]\s+(.*)$/;
+
+  function link(href, label) {
+    var url = safeUrl(href);
+    if (!url) {
+      return document.createTextNode(label);
+    }
+    return el("a", { href: url, target: "_blank", rel: "noopener" }, [
+      label,
+      el("span", { className: "tm-external", "aria-hidden": "true", text: "↗" }),
+      hidden(TEXT.newTab)
+    ]);
+  }
+
+  // Text with its https:// addresses turned into links; trailing punctuation stays text.
+  function appendInline(parent, line) {
+    var titled = TITLED_LINK.exec(line);
+    if (titled) {
+      parent.append(link(titled[2], titled[1]));
+      return;
+    }
+    var last = 0;
+    line.replace(URL_PATTERN, function (match, offset) {
+      var address = match.replace(/[.,;:!?)\]»]+$/, "");
+      parent.append(line.slice(last, offset));
+      parent.append(link(address, address));
+      last = offset + address.length;
+      return match;
+    });
+    parent.append(line.slice(last));
+  }
+
+  // Paragraphs on blank lines, "- " lines as lists, single line breaks kept.
+  function renderText(container, text) {
+    String(text).replace(/\r\n?/g, "\n").split(/\n[ \t]*\n/).forEach(function (block) {
+      var list = null;
+      var paragraph = null;
+      block.split("\n").forEach(function (line) {
+        var item = LIST_ITEM.exec(line);
+        if (item) {
+          paragraph = null;
+          if (!list) {
+            list = container.appendChild(el("ul"));
+          }
+          var li = list.appendChild(el("li"));
+          appendInline(li, item[1]);
+        } else if (line.trim()) {
+          list = null;
+          if (paragraph) {
+            paragraph.append(el("br"));
+          } else {
+            paragraph = container.appendChild(el("p"));
+          }
+          appendInline(paragraph, line.trim());
+        }
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- DOM
+
+  var host = el("div", { id: "tm-chat-widget" });
+  host.hidden = true; // until the stylesheet has loaded: no flash of unstyled widget
+  var root = host.attachShadow({ mode: "open" });
+  var sheet = el("link", { rel: "stylesheet", href: new URL("widget.css", scriptUrl).href });
+  sheet.addEventListener("load", function () { host.hidden = false; });
+  sheet.addEventListener("error", function () { host.hidden = false; });
+
+  var wrapper = el("div", { className: "tm-chat" });
+  var onPrimary = contrast(config.primary, "#ffffff") >= 4.5 ? "#ffffff" : "#1a1a1a";
+  var primaryText = contrast(config.primary, "#ffffff") >= 4.5 ? config.primary : "#1a1a1a";
+  wrapper.style.setProperty("--tm-primary", config.primary);
+  wrapper.style.setProperty("--tm-on-primary", onPrimary);
+  wrapper.style.setProperty("--tm-primary-text", primaryText);
+
+  var launcher = el("button", {
+    type: "button",
+    className: "tm-launcher",
+    "aria-expanded": "false",
+    "aria-controls": "tm-panel"
+  }, [
+    icon("M4 3h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z", true),
+    el("span", { text: config.launcher })
+  ]);
+
+  var title = el("h2", { id: "tm-title", className: "tm-title", text: config.title });
+  var restartButton = el("button", { type: "button", className: "tm-restart", text: "Nouvelle conversation" });
+  var closeButton = el("button", { type: "button", className: "tm-close" }, [
+    icon("M6 6l12 12M18 6L6 18", false),
+    hidden("Fermer la discussion")
+  ]);
+  var header = el("div", { className: "tm-header" }, [title, restartButton, closeButton]);
+
+  var log = el("div", {
+    className: "tm-log",
+    role: "log",
+    "aria-live": "polite",
+    "aria-relevant": "additions",
+    "aria-labelledby": "tm-title",
+    // Focusable so that keyboard users can scroll a long answer.
+    tabindex: "0"
+  });
+  var status = el("div", { className: "tm-status", role: "status" });
+  var errorBox = el("div", { className: "tm-error", role: "alert" });
+
+  // The notice opens the conversation (and scrolls away with it, leaving room on small screens).
+  // What is kept, where and for how long (the city states its own retention period).
+  var notice = el("p", { className: "tm-notice" }, [
+    "Vos messages sont enregistrés pour vous répondre et améliorer le service" +
+      (config.retention ? ", puis conservés " + config.retention
+        : ", pour la durée fixée par la politique de confidentialité du site") +
+      ". Ce navigateur garde la conversation dans cet onglet jusqu'à sa fermeture. " +
+      "N'y écrivez pas de données personnelles. "
+  ]);
+  if (config.privacyUrl) {
+    notice.append(link(config.privacyUrl, "Vos données personnelles"));
+  }
+
+  var input = el("input", {
+    id: "tm-input",
+    className: "tm-input",
+    type: "text",
+    autocomplete: "off",
+    maxlength: String(MAX_CHARS),
+    "aria-describedby": "tm-hint"
+  });
+  var sendButton = el("button", { type: "submit", className: "tm-send", text: "Envoyer" });
+  var form = el("form", { className: "tm-form", novalidate: true }, [
+    el("label", { for: "tm-input", className: "tm-label", text: "Votre question" }),
+    el("p", { id: "tm-hint", className: "tm-sr", text: "Appuyez sur Entrée pour envoyer." }),
+    el("div", { className: "tm-form-row" }, [input, sendButton])
+  ]);
+
+  var panel = el("section", {
+    id: "tm-panel",
+    className: "tm-panel",
+    role: "dialog",
+    "aria-modal": "false",
+    "aria-labelledby": "tm-title",
+    hidden: true
+  }, [header, log, status, errorBox, form]);
+
+  // The launcher comes first: Tab goes from it straight into the open panel.
+  wrapper.append(launcher, panel);
+  root.append(sheet, wrapper);
+
+  // ---------------------------------------------------------------- messages
+
+  // Shows the start of a new message: a long answer is read from its first line.
+  function reveal(node) {
+    log.scrollTop += node.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
+  }
+
+  function addMessage(message) {
+    var mine = message.from === "user";
+    var bubble = el("div", { className: "tm-msg " + (mine ? "tm-msg-user" : "tm-msg-bot") }, [
+      hidden(mine ? TEXT.you : TEXT.bot)
+    ]);
+    var body = bubble.appendChild(el("div", { className: "tm-msg-body" }));
+    renderText(body, message.text);
+    log.append(bubble);
+    if (!mine && message.buttons && message.buttons.length) {
+      var group = el("div", { className: "tm-quick", role: "group", "aria-label": "Suggestions" });
+      message.buttons.forEach(function (button) {
+        var node = el("button", { type: "button", className: "tm-quick-reply", text: button.title });
+        node.addEventListener("click", function () {
+          send(button.payload, button.title, false);
+        });
+        group.append(node);
+      });
+      bubble.append(group);
+    }
+    return bubble;
+  }
+
+  function renderTranscript() {
+    log.replaceChildren(notice);
+    addMessage({ from: "bot", text: config.welcome });
+    state.messages.forEach(addMessage);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function showError(message) {
+    errorBox.replaceChildren(
+      el("p", { text: message }),
+      el("button", { type: "button", className: "tm-retry", text: TEXT.retry })
+    );
+    errorBox.querySelector("button").addEventListener("click", retry);
+  }
+
+  function clearError() {
+    errorBox.replaceChildren();
+  }
+
+  function setBusy(value) {
+    busy = value;
+    panel.setAttribute("aria-busy", value ? "true" : "false");
+    sendButton.setAttribute("aria-disabled", value ? "true" : "false");
+    status.replaceChildren();
+    if (value) {
+      status.append(
+        el("span", { className: "tm-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
+        el("span", { text: TEXT.typing })
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- server
+
+  function HttpError(status) {
+    this.status = status;
+  }
+
+  function post(path, body) {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, TIMEOUT_MS);
+    return fetch(api + path, {
+      method: "POST",
+      // text/plain keeps this a "simple" request: no CORS preflight.
+      headers: { "Content-Type": "text/plain;charset=UTF-8" },
+      body: JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+      signal: controller.signal
+    }).then(function (response) {
+      clearTimeout(timer);
+      if (!response.ok) {
+        throw new HttpError(response.status);
+      }
+      return response.json();
+    }, function (error) {
+      clearTimeout(timer);
+      throw error;
+    });
+  }
+
+  function startConversation() {
+    return post("/conversations", {}).then(function (reply) {
+      state.conversation = reply.conversation;
+      return reply.conversation;
+    });
+  }
+
+  function exchange(text) {
+    var ready = state.conversation ? Promise.resolve(state.conversation) : startConversation();
+    return ready.then(function (conversation) {
+      return post("/messages", { conversation: conversation, text: text });
+    }).catch(function (error) {
+      if (error instanceof HttpError && error.status === 401) {
+        // Expired or from another server: start afresh, once.
+        return startConversation().then(function (conversation) {
+          return post("/messages", { conversation: conversation, text: text });
+        });
+      }
+      throw error;
+    });
+  }
+
+  function errorText(error) {
+    if (error instanceof HttpError && error.status === 403) {
+      return TEXT.refusedSite;
+    }
+    if (error instanceof HttpError && error.status === 413) {
+      return TEXT.tooLong;
+    }
+    return TEXT.unreachable;
+  }
+
+  // text: what the bot receives; shown: what the transcript shows; typed: came from the input.
+  function send(text, shown, typed) {
+    if (busy || !text.trim()) {
+      return;
+    }
+    clearError();
+    failed = null;
+    var userMessage = { from: "user", text: shown };
+    var bubble = addMessage(userMessage);
+    reveal(bubble);
+    if (typed) {
+      input.value = "";
+    }
+    state.draft = "";
+    setBusy(true);
+    exchange(text).then(function (reply) {
+      state.messages.push(userMessage);
+      reply.messages.forEach(function (message) {
+        var botMessage = { from: "bot", text: message.text, buttons: message.buttons || [] };
+        state.messages.push(botMessage);
+        addMessage(botMessage);
+      });
+      // The question and the start of its answer in view: a long answer is read from the top.
+      reveal(bubble);
+      save();
+    }, function (error) {
+      bubble.remove();
+      if (typed && !input.value) {
+        input.value = text; // nothing typed is lost
+      }
+      state.draft = input.value;
+      save();
+      failed = { text: text, shown: shown, typed: typed };
+      showError(errorText(error));
+    }).then(function () {
+      setBusy(false);
+    });
+    if (!typed) {
+      // After a quick reply the citizen can type the next question at once;
+      // the answer is announced by the live region wherever focus is.
+      input.focus();
+    }
+  }
+
+  function retry() {
+    if (!failed) {
+      return;
+    }
+    var again = failed;
+    if (again.typed) {
+      send(input.value || again.text, input.value || again.text, true);
+    } else {
+      send(again.text, again.shown, false);
+    }
+    input.focus();
+  }
+
+  // ---------------------------------------------------------------- open, close, restart
+
+  function open(focus) {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    wrapper.classList.add("tm-is-open");
+    state.open = true;
+    save();
+    log.scrollTop = log.scrollHeight;
+    if (focus) {
+      input.focus();
+    }
+  }
+
+  function close() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    wrapper.classList.remove("tm-is-open");
+    state.open = false;
+    save();
+    launcher.focus();
+  }
+
+  function restart() {
+    state = { conversation: null, open: true, messages: [], draft: "" };
+    failed = null;
+    clearError();
+    input.value = "";
+    save();
+    // Only the messages go: the notice stays and is not announced again.
+    Array.prototype.forEach.call(log.querySelectorAll(".tm-msg"), function (node) {
+      node.remove();
+    });
+    addMessage({ from: "bot", text: config.welcome });
+    status.replaceChildren(el("span", { text: TEXT.restarted }));
+    input.focus();
+  }
+
+  launcher.addEventListener("click", function () {
+    if (panel.hidden) {
+      open(true);
+    } else {
+      close();
+    }
+  });
+  closeButton.addEventListener("click", close);
+  restartButton.addEventListener("click", restart);
+  panel.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      close();
+    }
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (text) {
+      send(text, text, true);
+    }
+  });
+  input.addEventListener("input", function () {
+    state.draft = input.value;
+    if (state.open) {
+      save();
+    }
+  });
+
+  // ---------------------------------------------------------------- start
+
+  renderTranscript();
+  input.value = state.draft || "";
+  function mount() {
+    document.body.append(host);
+    if (state.open) {
+      open(false); // back on a new page of the site: as the citizen left it, focus untouched
+    }
+  }
+  if (document.body) {
+    mount();
+  } else {
+    document.addEventListener("DOMContentLoaded", mount);
+  }
+})();
