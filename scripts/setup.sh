@@ -68,3 +68,19 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ constraints.txt -nt
     "$VENV/bin/python" -m pip check
     touch "$STAMP"
 fi
+
+# The web widget's tests drive Debian's Chromium through Playwright, which
+# cannot download its own browsers here.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installation de Chromium pour les tests du widget web (apt-get)…"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        cat >&2 <<'MSG'
+Chromium est absent (/usr/bin/chromium) : les tests du widget web (tests/test_widget.py)
+échoueront. Installez-le une fois, puis relancez la commande :
+  sudo apt-get update && sudo apt-get install -y chromium
+MSG
+    fi
+fi

@@ -1,0 +1,681 @@
+"""The web widget and its channel: real headless Chromium against the session's real servers.
+
+Debian's Chromium (/usr/bin/chromium, installed by scripts/setup.sh) is driven
+by Playwright; axe-core checks the WCAG 2.1 A/AA and RGAA 4 rules. The pages
+are served by the bot's own Rasa server (the web channel of credentials.yml).
+Screenshots of the panel are written to tests/artifacts/widget-*.png for a
+person to look at.
+
+Run alone: .venv/bin/python -m pytest tests/test_widget.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import stat
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+
+from bot.channels import ConversationIds, OriginPolicy, load_secret, normalise_origin
+from tests.conftest import ARTIFACTS, RunningBot
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Rule tags of axe-core 4.12: WCAG 2.1 levels A and AA, and RGAA 4.
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "RGAAv4"]},
+    "resultTypes": ["violations"],
+}
+# A generous bound for the bot to answer on a busy machine; nothing asserts durations.
+REPLY_MS = 120_000
+
+TITLE = "Assistant de Toulouse Métropole"
+CITY_ORIGIN = "https://www.toulouse-metropole.fr"  # allowed in credentials.yml
+OTHER_ORIGIN = "https://site-tiers.example"  # allowed nowhere
+
+SMART_CITY_QUESTION = "combien la métropole investit dans la smart city ?"
+FOLLOW_UP_QUESTION = "qui a gagné le prix icapital ?"
+HELP_ANSWER = "Je peux vous renseigner sur"  # in the reply to "aide", not in the welcome text
+
+MESSAGES = re.compile(r"/webhooks/web/messages$")
+API_CALLS = re.compile(r"/webhooks/web/(conversations|messages)$")
+
+# The deepest focused element, through the widget's shadow root, as a user perceives it.
+FOCUSED_JS = """() => {
+  let el = document.activeElement;
+  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  const label = el.labels && el.labels.length ? el.labels[0].innerText : "";
+  const name = el.getAttribute("aria-label") || label || el.innerText || "";
+  return {
+    tag: el.tagName.toLowerCase(),
+    role: el.getAttribute("role") || "",
+    name: name.replace(/\\s+/g, " ").trim(),
+    inWidget: el.getRootNode() !== document,
+    outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+  };
+}"""
+SCROLL_SETTLED_JS = """() => new Promise((resolve) => {
+  const log = document.querySelector("#tm-chat-widget").shadowRoot.querySelector(".tm-log");
+  let last = -1;
+  const tick = () => {
+    if (log.scrollTop === last) return resolve(true);
+    last = log.scrollTop;
+    setTimeout(tick, 100);
+  };
+  tick();
+})"""
+NO_HORIZONTAL_SCROLL_JS = """() => {
+  const root = document.querySelector("#tm-chat-widget").shadowRoot;
+  const boxes = [".tm-panel", ".tm-log"].map((s) => root.querySelector(s));
+  const panel = boxes[0].getBoundingClientRect();
+  return {
+    page: document.documentElement.scrollWidth <= window.innerWidth,
+    inner: boxes.every((b) => b.scrollWidth <= b.clientWidth),
+    inside: panel.left >= 0 && panel.right <= window.innerWidth,
+  };
+}"""
+
+
+def _pages(bot: RunningBot) -> str:
+    return f"http://127.0.0.1:{bot.processes.rasa_port}/webhooks/web"
+
+
+# ---------------------------------------------------------------- browser harness
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            "Chromium est absent (/usr/bin/chromium) : `make test` l'installe quand il tourne en "
+            "root ; sinon lancez `sudo apt-get update && sudo apt-get install -y chromium`.",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Citizen:
+    """One browser tab of a citizen, and every request it made."""
+
+    context: BrowserContext
+    page: Page
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def launcher(self) -> Any:
+        return self.page.get_by_role("button", name="Une question ?")
+
+    @property
+    def log(self) -> Any:
+        return self.page.get_by_role("log")
+
+    @property
+    def input(self) -> Any:
+        return self.page.get_by_label("Votre question")
+
+    @property
+    def alert(self) -> Any:
+        return self.page.get_by_role("alert")
+
+    def button(self, name: str) -> Any:
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def open(self) -> None:
+        self.launcher.click()
+        expect(self.page.get_by_role("dialog", name=TITLE)).to_be_visible()
+
+    def ask(self, text: str, expected: str) -> None:
+        """Types a question, sends it with the button and waits for the reply containing `expected`."""
+        self.input.fill(text)
+        self.button("Envoyer").click()
+        expect(self.log).to_contain_text(expected, timeout=REPLY_MS)
+
+    def focused(self) -> dict[str, Any] | None:
+        focus: dict[str, Any] | None = self.page.evaluate(FOCUSED_JS)
+        return focus
+
+    def storage(self) -> dict[str, Any]:
+        """What the widget keeps in sessionStorage (empty when it keeps nothing)."""
+        stored: dict[str, Any] = self.page.evaluate(
+            "() => Object.fromEntries(Object.entries(sessionStorage)"
+            ".map(([k, v]) => [k, JSON.parse(v)]))"
+        )
+        return stored
+
+    def screenshot(self, name: str) -> Path:
+        """Writes tests/artifacts/widget-<name>.png once the conversation has stopped scrolling."""
+        self.page.evaluate(SCROLL_SETTLED_JS)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"widget-{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def citizen(browser: Browser) -> Iterator[Callable[..., Citizen]]:
+    """Opens a fresh browser tab (own storage, no cookies) on a URL; closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def open_tab(url: str, width: int = 1280, height: int = 800, **options: Any) -> Citizen:
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, locale="fr-FR", **options
+        )
+        contexts.append(context)
+        page = context.new_page()
+        tab = Citizen(context, page)
+        page.on("request", lambda request: tab.requests.append(request.url))
+        page.goto(url)
+        expect(tab.launcher).to_be_visible()
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+def _axe(tab: Citizen, state: str) -> None:
+    results = Axe().run(tab.page, options=AXE_OPTIONS)
+    assert results.violations_count == 0, f"{state}:\n{results.generate_report()}"
+
+
+# ---------------------------------------------------------------- conversations in the browser
+
+
+@pytest.mark.servers
+def test_conversation_by_mouse_through_the_real_servers(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    assert tab.context.cookies() == [] and tab.storage() == {}
+    expect(tab.launcher).to_have_attribute("aria-expanded", "false")
+
+    tab.open()
+    expect(tab.launcher).to_have_attribute("aria-expanded", "true")
+    expect(tab.input).to_be_focused()
+
+    # Hold the message on its way to the bot to see what the citizen sees meanwhile.
+    held: list[Route] = []
+    tab.page.route(MESSAGES, lambda route: held.append(route))
+    tab.input.fill(SMART_CITY_QUESTION)
+    tab.button("Envoyer").click()
+    for _ in range(600):
+        if held:
+            break
+        tab.page.wait_for_timeout(50)
+    assert held, "the widget never sent the message"
+    expect(tab.page.get_by_role("status")).to_contain_text("L'assistant écrit")
+    expect(tab.log).to_contain_text(SMART_CITY_QUESTION)
+    held[0].continue_()
+    tab.page.unroute(MESSAGES)
+    expect(tab.log).to_contain_text("500 millions", timeout=REPLY_MS)
+    expect(tab.log).to_contain_text("Cette réponse vous a-t-elle aidé ?")  # every message shown
+    expect(tab.page.get_by_role("status")).not_to_contain_text("écrit")
+    expect(tab.log).to_have_attribute("aria-live", "polite")
+
+    tab.button("Calendrier de la Smart City").first.click()
+    expect(tab.log).to_contain_text("décembre 2014", timeout=REPLY_MS)
+    # The "- " lines of the answer are a real list.
+    expect(
+        tab.page.locator(".tm-msg-bot li", has_text="décembre 2014 : présentation du projet")
+    ).to_have_count(1)
+    expect(tab.page.locator(".tm-msg-user").last).to_have_text(
+        re.compile("Calendrier de la Smart City")
+    )
+
+    tab.ask(FOLLOW_UP_QUESTION, "Athènes")
+    tab.screenshot("desktop")
+
+    assert tab.context.cookies() == [] and tab.page.evaluate("document.cookie") == ""
+    hosts = {urlsplit(url).hostname for url in tab.requests if not url.startswith("data:")}
+    assert hosts == {"127.0.0.1"}, "the page or the widget loaded something from another host"
+
+
+def _tab_until(
+    tab: Citizen, wanted: Callable[[dict[str, Any]], bool], backwards: bool = False
+) -> list[dict[str, Any]]:
+    """Presses Tab (or Shift+Tab) until `wanted` holds for the focused element; returns the path."""
+    path: list[dict[str, Any]] = []
+    for _ in range(60):
+        tab.page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        focus = tab.focused()
+        if focus is None:
+            continue
+        path.append(focus)
+        if wanted(focus):
+            return path
+    raise AssertionError(f"never reached by keyboard; went through {[f['name'] for f in path]}")
+
+
+def _named(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda focus: bool(focus["name"] == name)
+
+
+@pytest.mark.servers
+def test_conversation_by_keyboard_only(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    keyboard = tab.page.keyboard
+
+    _tab_until(tab, _named("Une question ?"))
+    keyboard.press("Enter")
+    expect(tab.page.get_by_role("dialog", name=TITLE)).to_be_visible()
+    expect(tab.input).to_be_focused()
+
+    keyboard.type(SMART_CITY_QUESTION)
+    keyboard.press("Enter")
+    expect(tab.log).to_contain_text("500 millions", timeout=REPLY_MS)
+
+    _tab_until(tab, _named("Calendrier de la Smart City"), backwards=True)
+    keyboard.press("Enter")
+    expect(tab.log).to_contain_text("décembre 2014", timeout=REPLY_MS)
+    expect(tab.input).to_be_focused()
+
+    keyboard.type(FOLLOW_UP_QUESTION)
+    keyboard.press("Enter")
+    expect(tab.log).to_contain_text("Athènes", timeout=REPLY_MS)
+
+    # Escape closes the panel and gives focus back to the launcher.
+    keyboard.press("Escape")
+    expect(tab.page.get_by_role("dialog", name=TITLE)).to_be_hidden()
+    focus = tab.focused()
+    assert focus is not None and focus["name"] == "Une question ?"
+    expect(tab.launcher).to_have_attribute("aria-expanded", "false")
+
+    # Every control is reached by Tab, and shows where the focus is.
+    keyboard.press("Enter")
+    expect(tab.input).to_be_focused()
+    visited = _tab_until(tab, _named("Une question ?"), backwards=True)
+    visited += _tab_until(tab, _named("Envoyer"))
+    names = {f["name"] for f in visited}
+    assert {
+        "Une question ?",
+        "Fermer la discussion",
+        "Nouvelle conversation",
+        "Votre question",
+        "Envoyer",
+        "Calendrier de la Smart City",
+        "Oui, merci",
+    } <= names, [f["name"] for f in visited]
+    assert any(f["role"] == "log" for f in visited), (
+        "the conversation cannot be scrolled by keyboard"
+    )
+    assert any(f["name"].startswith("Vos données personnelles") for f in visited)
+    invisible = [f["name"] for f in visited if f["inWidget"] and not f["outline"]]
+    assert invisible == [], f"focus not visible on {invisible}"
+
+
+@pytest.mark.servers
+def test_no_accessibility_violation_closed_open_and_with_messages(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    _axe(tab, "page with the chat closed")
+    tab.open()
+    _axe(tab, "chat open")
+
+    tab.ask("aide", HELP_ANSWER)
+    tab.button("Carte d'identité et passeport").first.click()
+    expect(tab.log).to_contain_text("pré-demande", timeout=REPLY_MS)
+    link = tab.page.get_by_role("link", name=re.compile(r"^ANTS \(pré-demande\).*nouvel onglet"))
+    expect(link).to_have_attribute("href", re.compile(r"^https://ants\.gouv\.fr"))
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", re.compile("noopener"))
+    _axe(tab, "chat with messages, buttons and links")
+
+    # The check sees inside the widget's shadow root: a nameless button is caught.
+    tab.page.evaluate(
+        "() => document.querySelector('#tm-chat-widget').shadowRoot"
+        ".querySelector('.tm-close .tm-sr').remove()"
+    )
+    assert "button-name" in Axe().run(tab.page, options=AXE_OPTIONS).generate_snapshot()
+
+
+@pytest.mark.servers
+def test_small_screen_zoom_and_reduced_motion(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    phone = citizen(f"{_pages(running_bot)}/demo", width=320, height=640)
+    phone.open()
+    phone.ask(FOLLOW_UP_QUESTION, "Athènes")
+    # The reply lands in the live region announced to screen readers.
+    live = phone.page.locator("[role=log][aria-live=polite]")
+    expect(live).to_contain_text("Athènes")
+    assert phone.page.evaluate(NO_HORIZONTAL_SCROLL_JS) == {
+        "page": True,
+        "inner": True,
+        "inside": True,
+    }
+    phone.screenshot("320px")
+    _axe(phone, "320 px wide")
+
+    # 1280 x 720 at 200 % zoom lays out as 640 x 360 CSS pixels.
+    zoomed = citizen(f"{_pages(running_bot)}/demo", width=640, height=360, reduced_motion="reduce")
+    zoomed.open()
+    zoomed.ask("aide", HELP_ANSWER)
+    assert zoomed.page.evaluate(NO_HORIZONTAL_SCROLL_JS) == {
+        "page": True,
+        "inner": True,
+        "inside": True,
+    }
+    zoomed.screenshot("zoom-200")
+    animation = "() => getComputedStyle(document.querySelector('#tm-chat-widget').shadowRoot.querySelector('.tm-panel')).animationName"
+    assert zoomed.page.evaluate(animation) == "none"
+    assert phone.page.evaluate(animation) != "none"
+
+
+@pytest.mark.servers
+def test_conversation_follows_navigation_and_new_conversation_clears_it(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    tab.open()
+    tab.ask(FOLLOW_UP_QUESTION, "Athènes")
+    (before,) = tab.storage().values()
+
+    tab.page.get_by_role("link", name="Vos démarches").first.click()
+    expect(tab.page.get_by_role("heading", name="Vos démarches", level=1)).to_be_visible()
+    expect(tab.page.get_by_role("dialog", name=TITLE)).to_be_visible()
+    expect(tab.log).to_contain_text("Athènes")
+    (after,) = tab.storage().values()
+    assert after["conversation"] == before["conversation"] is not None
+    assert tab.page.evaluate("localStorage.length") == 0
+    assert tab.context.cookies() == []
+
+    tab.button("Nouvelle conversation").click()
+    expect(tab.log).not_to_contain_text("Athènes")
+    expect(tab.log).to_contain_text("Bonjour")
+    expect(tab.page.get_by_role("status")).to_have_text("Nouvelle conversation commencée.")
+    (cleared,) = tab.storage().values()
+    assert cleared["messages"] == [] and cleared["conversation"] is None
+
+    tab.ask(FOLLOW_UP_QUESTION, "Athènes")
+    (renewed,) = tab.storage().values()
+    assert renewed["conversation"] not in (None, before["conversation"])
+
+
+@pytest.mark.servers
+def test_bot_unreachable_french_error_retry_and_nothing_typed_is_lost(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    tab.open()
+    # The bot's server refuses connections for this tab only; the shared servers keep running.
+    tab.page.route(API_CALLS, lambda route: route.abort("connectionrefused"))
+    tab.input.fill(FOLLOW_UP_QUESTION)
+    tab.page.keyboard.press("Enter")
+
+    expect(tab.alert).to_contain_text("L'assistant est injoignable pour le moment")
+    expect(tab.input).to_have_value(FOLLOW_UP_QUESTION)
+    expect(tab.page.locator(".tm-msg-user")).to_have_count(0)
+    tab.screenshot("error")
+    _axe(tab, "error shown")
+
+    tab.page.unroute(API_CALLS)
+    tab.button("Réessayer").click()
+    expect(tab.log).to_contain_text("Athènes", timeout=REPLY_MS)
+    expect(tab.alert).to_have_text("")
+    expect(tab.input).to_have_value("")
+
+
+@pytest.mark.servers
+def test_text_is_shown_never_run_as_html(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    tab.open()
+    markup = '<img src="x" onerror="window.pwned = 1"> bonjour'
+    tab.ask(markup, markup)
+    expect(tab.page.locator(".tm-msg-bot").nth(1)).to_be_visible(timeout=REPLY_MS)
+    expect(tab.page.locator("#tm-chat-widget img")).to_have_count(0)
+    assert tab.page.evaluate("window.pwned") is None
+
+
+def _city_page(bot: RunningBot, color: str) -> str:
+    server = f"http://127.0.0.1:{bot.processes.rasa_port}"
+    return f"""<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Mairie</title><link rel="icon" href="data:,"></head>
+<body><main><h1>Site de la mairie</h1><p>Une page du site de la ville.</p></main>
+<script src="{server}/webhooks/web/widget.js" data-server="{server}"
+  data-title="Assistant de la mairie" data-privacy-url="{CITY_ORIGIN}/confidentialite"
+  data-primary-color="{color}" defer></script>
+</body></html>"""
+
+
+def _city_tab(browser: Browser, bot: RunningBot, origin: str, color: str) -> Citizen:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    # The page is served by the test under the city's address; the widget then talks
+    # to the real bot on loopback. Chromium asks before a public site reaches a
+    # loopback address; in production the bot is a public host and never asks.
+    context.grant_permissions(["local-network-access"])
+    page = context.new_page()
+    page.route(
+        f"{origin}/",
+        lambda route: route.fulfill(
+            status=200, content_type="text/html; charset=utf-8", body=_city_page(bot, color)
+        ),
+    )
+    page.goto(f"{origin}/")
+    tab = Citizen(context, page)
+    expect(tab.launcher).to_be_visible()
+    return tab
+
+
+@pytest.mark.servers
+def test_city_site_embeds_the_widget_with_its_options(
+    running_bot: RunningBot, browser: Browser
+) -> None:
+    tab = _city_tab(browser, running_bot, CITY_ORIGIN, color="#ffd400")
+    try:
+        tab.launcher.click()
+        expect(tab.page.get_by_role("dialog", name="Assistant de la mairie")).to_be_visible()
+        expect(tab.page.get_by_role("link", name=re.compile("^Vos données"))).to_have_attribute(
+            "href", f"{CITY_ORIGIN}/confidentialite"
+        )
+        # A light city colour gets dark text, so contrast still passes.
+        expect(tab.launcher).to_have_css("background-color", "rgb(255, 212, 0)")
+        expect(tab.launcher).to_have_css("color", "rgb(26, 26, 26)")
+        tab.ask(FOLLOW_UP_QUESTION, "Athènes")
+        _axe(tab, "widget on a city page, light primary colour")
+    finally:
+        tab.context.close()
+
+
+@pytest.mark.servers
+def test_site_not_allowed_is_told_so_in_french(running_bot: RunningBot, browser: Browser) -> None:
+    tab = _city_tab(browser, running_bot, OTHER_ORIGIN, color="#005a9c")
+    try:
+        tab.launcher.click()
+        tab.input.fill(FOLLOW_UP_QUESTION)
+        tab.button("Envoyer").click()
+        expect(tab.alert).to_contain_text("Ce site n'est pas autorisé à utiliser l'assistant")
+        expect(tab.input).to_have_value(FOLLOW_UP_QUESTION)
+    finally:
+        tab.context.close()
+
+
+# ---------------------------------------------------------------- the channel over HTTP
+
+
+def _post(
+    url: str, body: dict[str, Any], origin: str | None = None
+) -> tuple[int, dict[str, Any], Any]:
+    headers = {"Content-Type": "text/plain;charset=UTF-8"}
+    if origin is not None:
+        headers["Origin"] = origin
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=REPLY_MS / 1000) as response:
+            return response.status, json.loads(response.read()), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), error.headers
+
+
+def _events(bot: RunningBot, sender: str) -> int:
+    with sqlite3.connect(bot.database) as connection:
+        (count,) = connection.execute(
+            "SELECT count(*) FROM events WHERE sender_id = ?", (sender,)
+        ).fetchone()
+    return int(count)
+
+
+@pytest.mark.servers
+def test_forged_or_foreign_conversation_ids_are_refused(running_bot: RunningBot) -> None:
+    api = _pages(running_bot)
+    status, started, headers = _post(f"{api}/conversations", {})
+    assert status == 201 and "Set-Cookie" not in headers
+    token = started["conversation"]
+    sender, signature = token.rsplit(".", 1)
+
+    status, reply, _ = _post(f"{api}/messages", {"conversation": token, "text": "bonjour"})
+    assert status == 200 and reply["messages"][0]["text"]
+    assert _events(running_bot, sender) > 0
+
+    rest = running_bot.conversation()
+    rest.send("bonjour")
+    rest_events = _events(running_bot, rest.sender)
+    guessed = sender[:-1] + ("A" if sender[-1] != "A" else "B")
+    forged = {
+        "a REST conversation's id": rest.sender,
+        "a guessed id with a real signature": f"{guessed}.{signature}",
+        "a real id with a made-up signature": f"{sender}.{'A' * len(signature)}",
+        "a token from another server": ConversationIds(b"x" * 32).issue(),
+        "no id at all": None,
+    }
+    for case, conversation in forged.items():
+        status, reply, _ = _post(
+            f"{api}/messages", {"conversation": conversation, "text": "je lis ta conversation"}
+        )
+        assert status == 401, case
+        assert "Conversation inconnue" in reply["erreur"], case
+    assert _events(running_bot, rest.sender) == rest_events
+    assert _events(running_bot, guessed) == 0
+
+
+@pytest.mark.servers
+def test_only_the_bot_itself_and_configured_sites_are_allowed(running_bot: RunningBot) -> None:
+    api = _pages(running_bot)
+    status, reply, headers = _post(f"{api}/conversations", {}, origin=OTHER_ORIGIN)
+    assert status == 403 and reply["erreur"] == "Ce site n'est pas autorisé à utiliser l'assistant."
+    # Readable by that site, so the widget can say why; nothing else is.
+    assert headers["Access-Control-Allow-Origin"] == OTHER_ORIGIN
+
+    status, started, headers = _post(f"{api}/conversations", {}, origin=CITY_ORIGIN)
+    assert status == 201
+    assert headers["Access-Control-Allow-Origin"] == CITY_ORIGIN
+    assert headers["Vary"] == "Origin"
+    token = started["conversation"]
+
+    # A valid conversation does not let another site in.
+    status, reply, _ = _post(
+        f"{api}/messages", {"conversation": token, "text": "bonjour"}, origin=OTHER_ORIGIN
+    )
+    assert status == 403
+    same_site = f"http://127.0.0.1:{running_bot.processes.rasa_port}"
+    status, reply, headers = _post(
+        f"{api}/messages", {"conversation": token, "text": "bonjour"}, origin=same_site
+    )
+    assert status == 200 and reply["messages"]
+    assert "Set-Cookie" not in headers
+    status, _, _ = _post(f"{api}/messages", {"conversation": token, "text": "x"}, origin="null")
+    assert status == 403
+
+
+@pytest.mark.servers
+def test_widget_files_are_served_by_the_bot(running_bot: RunningBot) -> None:
+    api = _pages(running_bot)
+    with urllib.request.urlopen(f"{api}/widget.js", timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/javascript")
+        etag = response.headers["ETag"]
+        assert b"innerHTML" not in response.read()
+    request = urllib.request.Request(f"{api}/widget.js", headers={"If-None-Match": etag})
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(request, timeout=30)
+    assert not_modified.value.code == 304
+    with urllib.request.urlopen(f"{api}/demo", timeout=30) as response:
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert 'src="/webhooks/web/widget.js"' in response.read().decode()
+
+
+# ---------------------------------------------------------------- signed ids and origins, pure
+
+
+def test_issued_token_is_verified_and_any_change_is_refused() -> None:
+    ids = ConversationIds(b"s" * 32)
+    token = ids.issue(now=1_000_000)
+    sender = ids.verify(token, now=1_000_100)
+    assert sender is not None and sender.startswith("web-") and token.startswith(sender + ".")
+    assert ids.issue(now=1_000_000) != token
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert ids.verify(flipped, now=1_000_100) is None
+    assert ConversationIds(b"t" * 32).verify(token, now=1_000_100) is None
+    for junk in (None, 42, "", "web-abc", "." * 10, token + "x" * 300):
+        assert ids.verify(junk, now=1_000_100) is None
+
+
+def test_token_expires_after_its_maximum_age() -> None:
+    ids = ConversationIds(b"s" * 32, max_age_seconds=3600)
+    token = ids.issue(now=1_000_000)
+    assert ids.verify(token, now=1_000_000 + 3600) is not None
+    assert ids.verify(token, now=1_000_000 + 3601) is None
+    assert ids.verify(token, now=1_000_000 - 3600) is None
+
+
+def test_secret_comes_from_the_environment_or_a_private_file(tmp_path: Path) -> None:
+    assert load_secret({"BOT_WEB_SECRET": "e" * 40}, tmp_path / "unused") == b"e" * 40
+    assert not (tmp_path / "unused").exists()
+
+    path = tmp_path / "var" / "web-secret"
+    first = load_secret({}, path)
+    assert len(first) >= 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_secret({}, path) == first  # kept across restarts
+
+    path.chmod(0o644)
+    assert load_secret({}, path) == first
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_origin_policy() -> None:
+    policy = OriginPolicy.from_config(
+        ["https://www.toulouse-metropole.fr", "pas une origine", "https://x.fr/chemin"],
+        env="http://localhost:8000, ",
+    )
+    assert policy.allowed == {"https://www.toulouse-metropole.fr:443", "http://localhost:8000"}
+    host = "bot.example.fr"
+    assert policy.allows("https://www.toulouse-metropole.fr", host)
+    assert policy.allows("https://WWW.toulouse-metropole.fr:443", host)
+    assert policy.allows("http://localhost:8000", host)
+    assert policy.allows("https://bot.example.fr", host)  # the bot's own pages
+    assert policy.allows(None, host)  # not a browser's cross-site request
+    for refused in ("https://site-tiers.example", "null", "http://localhost:8001", "file://"):
+        assert not policy.allows(refused, host), refused
+    assert normalise_origin("https://a.fr/") == "https://a.fr:443"
+    assert normalise_origin("ftp://a.fr") is None
