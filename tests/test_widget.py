@@ -96,6 +96,13 @@ NO_HORIZONTAL_SCROLL_JS = """() => {
 }"""
 
 
+# How far the panel itself could scroll: only the conversation inside it should.
+PANEL_OVERFLOW_JS = """() => {
+  const panel = document.querySelector("#tm-chat-widget").shadowRoot.querySelector(".tm-panel");
+  return panel.scrollHeight - panel.clientHeight;
+}"""
+
+
 def _pages(bot: RunningBot) -> str:
     return f"http://127.0.0.1:{bot.processes.rasa_port}/webhooks/web"
 
@@ -249,6 +256,7 @@ def test_conversation_by_mouse_through_the_real_servers(
     )
 
     tab.ask(FOLLOW_UP_QUESTION, "Athènes")
+    assert tab.page.evaluate(PANEL_OVERFLOW_JS) <= 0
     tab.screenshot("desktop")
 
     assert tab.context.cookies() == [] and tab.page.evaluate("document.cookie") == ""
@@ -405,6 +413,10 @@ def test_conversation_follows_navigation_and_new_conversation_clears_it(
     expect(tab.log).to_contain_text("Athènes")
     (after,) = tab.storage().values()
     assert after["conversation"] == before["conversation"] is not None
+    # Same conversation on the server too: the bot still knows the topic.
+    tab.ask(SMART_CITY_QUESTION, "500 millions")
+    expect(tab.page.get_by_role("heading", name=TITLE)).to_be_in_viewport()
+    assert tab.page.evaluate(PANEL_OVERFLOW_JS) <= 0
     assert tab.page.evaluate("localStorage.length") == 0
     assert tab.context.cookies() == []
 
