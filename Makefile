@@ -14,7 +14,8 @@ setup: ## Crée .venv (Python 3.10) et installe les dépendances figées
 run: setup ## Démarre le bot (entraîne le modèle si besoin) ; Ctrl-C pour arrêter
 	@$(PY) -m bot run
 
-test: setup ## Lance toute la suite : lint, types, connaissances, données Rasa, tests
+test: ## Lance toute la suite : lint, types, connaissances, données Rasa, tests (dont le navigateur)
+	@bash scripts/setup.sh --tests
 	@$(PY) -m ruff check bot actions tests bench
 	@$(PY) -m ruff format --check bot actions tests bench
 	@$(PY) -m mypy

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv with Python 3.10 (Rasa 3.6's ceiling) and installs the pinned
-# project into it. Re-running is cheap: nothing is reinstalled unless
+# project into it; with --tests, also the browser the widget tests drive.
+# Re-running is cheap: nothing is reinstalled unless
 # pyproject.toml or constraints.txt changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,8 +71,8 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ constraints.txt -nt
 fi
 
 # The web widget's tests drive Debian's Chromium through Playwright, which
-# cannot download its own browsers here.
-if [ ! -x /usr/bin/chromium ]; then
+# cannot download its own browsers here. Only the test command needs it.
+if [ "${1:-}" = "--tests" ] && [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "Installation de Chromium pour les tests du widget web (apt-get)…"
         apt-get update -qq
