@@ -460,8 +460,9 @@
       save();
     }, function (error) {
       bubble.remove();
-      if (typed && !input.value) {
-        input.value = text; // nothing typed is lost
+      if (typed && input.value.indexOf(text) !== 0) {
+        // Nothing typed is lost, not even what was typed while waiting.
+        input.value = input.value ? text + " " + input.value : text;
       }
       state.draft = input.value;
       save();
@@ -483,7 +484,9 @@
     }
     var again = failed;
     if (again.typed) {
-      send(input.value || again.text, input.value || again.text, true);
+      // What the field holds now: the failed message, perhaps corrected by the citizen.
+      var text = input.value.trim() || again.text;
+      send(text, text, true);
     } else {
       send(again.text, again.shown, false);
     }
