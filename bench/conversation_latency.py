@@ -92,6 +92,7 @@ class Result:
     rss_after_warm_up_kib: int | None
     rss_after_turns_kib: int | None
     events_stored: int
+    load_average: float
 
     @property
     def turns(self) -> int:
@@ -217,12 +218,22 @@ def measure(model: Path, setup: Setup, turns: int) -> Result:
                     if number % 50 == 0:
                         logger.info("%s: turn %d, %.0f ms", setup.name, number, elapsed * 1000)
                 rss_end = rss_kib(bot.pid(RASA_LABEL))
+                # Other work on the machine skews the timings: the report shows it.
+                load_average = os.getloadavg()[0]
         except (ServerDied, requests.RequestException):
             logger.error("%s failed; server logs:\n%s", setup.name, log_tail(directory / "logs"))
             raise
         finally:
             bot.stop()
-        return Result(setup, latencies, replies, rss_warm, rss_end, count_events(database, sender))
+        return Result(
+            setup,
+            latencies,
+            replies,
+            rss_warm,
+            rss_end,
+            count_events(database, sender),
+            load_average,
+        )
 
 
 def _ms(seconds: float) -> str:
@@ -278,6 +289,8 @@ def report(results: list[Result], model: Path, turns: int) -> str:
         f"{projet.window_median(late) / stock.window_median(late):.2f}",
         f"- Target (projet ratio {late}/{EARLY_TURN} under {TARGET_RATIO}): {verdict} "
         f"({projet_ratio:.2f})",
+        "- Load average (1 min) at the end of each conversation: "
+        + ", ".join(f"{r.setup.name} {r.load_average:.2f}" for r in results),
         f"- Replies: projet's identical to stock's in {same}/{turns} turns; "
         f"events stored: {projet.events_stored} (projet), {stock.events_stored} (stock)",
     ]
