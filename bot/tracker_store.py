@@ -8,7 +8,7 @@ still stored and readable by Rasa's tools and our reports, but hands Rasa only
 the recent part of the conversation:
 
 - a small `conversation_state` table holds, per conversation, the current
-  slot values and the number of stored events;
+  slot values;
 - `retrieve` reads the last `window` events, starts them at a user message,
   and puts in front of them a session start that sets the current slots, so
   the tracker Rasa sees has exactly the slots it would have had;
@@ -44,7 +44,6 @@ _STATE = sa.Table(
     SQLTrackerStore.Base.metadata,
     sa.Column("sender_id", sa.String(255), primary_key=True),
     sa.Column("slots", sa.Text, nullable=False),
-    sa.Column("event_count", sa.Integer, nullable=False),
 )
 
 
@@ -117,8 +116,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
         with self.session_scope() as session:
-            state = session.execute(
-                sa.select(_STATE.c.event_count).where(_STATE.c.sender_id == tracker.sender_id)
+            known = session.execute(
+                sa.select(_STATE.c.sender_id).where(_STATE.c.sender_id == tracker.sender_id)
             ).first()
             loaded = getattr(tracker, _LOADED, None)
             if loaded is None:
@@ -141,18 +140,13 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                     )
                 )
             slots = json.dumps(_changed_slots(tracker))
-            count = (state.event_count if state else 0) + len(new_events)
-            if state is None:
-                session.execute(
-                    _STATE.insert().values(
-                        sender_id=tracker.sender_id, slots=slots, event_count=count
-                    )
-                )
+            if known is None:
+                session.execute(_STATE.insert().values(sender_id=tracker.sender_id, slots=slots))
             else:
                 session.execute(
                     _STATE.update()
                     .where(_STATE.c.sender_id == tracker.sender_id)
-                    .values(slots=slots, event_count=count)
+                    .values(slots=slots)
                 )
             session.commit()
         setattr(tracker, _LOADED, len(tracker.events))
