@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 REFUSALS = frozenset({"hors_sujet", "nlu_fallback"})
-THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9)
 MAX_FALSE_ANSWERS = 0.05
 
 
@@ -181,7 +181,7 @@ def main() -> int:
         if recommended is None and all(rate < MAX_FALSE_ANSWERS for rate in false_rates):
             recommended = threshold
         lines.append(
-            f"| {threshold:.1f} | {right:.3f} | {wrong:.3f} | {fallback:.3f} | {offered:.3f} | "
+            f"| {threshold:.2f} | {right:.3f} | {wrong:.3f} | {fallback:.3f} | {offered:.3f} | "
             + " | ".join(f"{rate:.3f}" for rate in false_rates)
             + " |"
         )

@@ -72,7 +72,7 @@ WARM_UP_MESSAGES = 10
 WIKIT_OFF_TOPIC_SAMPLE = 300
 MAX_LATENCY_RATIO = 1.20
 TFIDF_REFERENCE_ACCURACY = 0.815
-SWEEP = (0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+SWEEP = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 CONFUSED_PAIRS = 10
 # A Wikit intent the bot does cover: "what can you do for me?" is its
 # `demander_aide`, so these rows are not off-topic questions.
@@ -697,10 +697,13 @@ def _criteria(sections: dict[str, Any], names: list[str], configs: dict[str, Any
             ("covidflow", "covidflow"),
             ("own", "data/nlu.yml"),
         ):
-            ours, stock = value(section, name, "accuracy"), value(section, "stock", "accuracy")
-            if ours is not None and stock is not None:
-                mark = "oui" if ours > stock else "non"
-                checks.append(f"{title} {ours:.3f} contre {stock:.3f} pour stock ({mark})")
+            for key, what in (("accuracy", "exactitude"), ("macro_f1", "F1 macro")):
+                ours, stock = value(section, name, key), value(section, "stock", key)
+                if ours is not None and stock is not None:
+                    mark = "oui" if ours > stock else "non"
+                    checks.append(
+                        f"{title} {what} {ours:.3f} contre {stock:.3f} pour stock ({mark})"
+                    )
         ours_wikit = value("wikit", name, "accuracy")
         if ours_wikit is not None:
             mark = "oui" if ours_wikit >= TFIDF_REFERENCE_ACCURACY else "non"
@@ -710,6 +713,15 @@ def _criteria(sections: dict[str, Any], names: list[str], configs: dict[str, Any
             ratio = ours_p / stock_p
             mark = "oui" if ratio <= MAX_LATENCY_RATIO else "non"
             checks.append(f"latence p50 ×{ratio:.2f} ≤ ×{MAX_LATENCY_RATIO} ({mark})")
+        off_topic = value("latency", name, "off_topic") or {}
+        for set_name, packed in off_topic.items():
+            rate = _false_answers(
+                _unpack(packed), configs[name]["threshold"], configs[name]["ambiguity"]
+            )
+            mark = "oui" if rate < MAX_FALSE_ANSWERS else "non"
+            checks.append(
+                f"hors périmètre {set_name} {rate:.1%} < {MAX_FALSE_ANSWERS:.0%} ({mark})"
+            )
         if checks:
             lines.append(f"- **{configs[name]['label']}** : " + " ; ".join(checks) + ".")
     return ["", "## Critères de l'issue", "", *lines] if lines else []

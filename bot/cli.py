@@ -206,8 +206,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--seuil-bas",
         type=float,
-        default=0.7,
-        help="confiance sous laquelle une réponse est « peu sûre » (0.7)",
+        default=0.6,
+        help="confiance sous laquelle une réponse est « peu sûre » (0.6)",
     )
     report.set_defaults(func=_report)
 

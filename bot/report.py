@@ -103,7 +103,7 @@ def collect(
     database_url: str,
     since: dt.datetime,
     until: dt.datetime,
-    low_confidence: float = 0.7,
+    low_confidence: float = 0.6,
 ) -> list[Item]:
     """The messages of the period that staff should review, personal data masked."""
     engine = sa.create_engine(database_url)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pytest
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu import CommuneExtractor, NotUnderstoodGuard
+from bot.nlu import (
+    CommuneExtractor,
+    LinearIntentClassifier,
+    NotUnderstoodGuard,
+    TfidfFeaturizer,
+    WordVectorsFeaturizer,
+)
 
 
 class _Storage:
@@ -77,3 +85,115 @@ def test_a_commune_alone_is_understood(guard: NotUnderstoodGuard) -> None:
     CommuneExtractor().process([msg])
     guard.process([msg])
     assert msg.get("intent")["name"] == "donner_commune"
+
+
+# --- Features and the linear classifier --------------------------------------------
+
+TRAINING = {
+    "collecte_dechets": [
+        "quand passe la poubelle jaune",
+        "jour de collecte des ordures ménagères",
+        "le camion poubelle passe quel jour",
+        "ramassage des déchets dans ma rue",
+    ],
+    "velo": [
+        "où louer un vélo en libre service",
+        "abonnement vélo toulouse",
+        "piste cyclable pour aller au travail",
+        "station de vélos la plus proche",
+    ],
+    "saluer": ["bonjour", "salut", "bonsoir à vous", "coucou"],
+}
+
+
+def _examples() -> list[Message]:
+    return [
+        Message(data={"text": text, "intent": intent})
+        for intent, texts in TRAINING.items()
+        for text in texts
+    ]
+
+
+def _storage(path: Path) -> Any:
+    return cast(Any, _Storage(path))
+
+
+def _trained_pipeline(tmp_path: Path) -> list[Any]:
+    """The three components trained as Rasa's graph would, then reloaded from storage."""
+    (tmp_path / "tfidf").mkdir()
+    (tmp_path / "svm").mkdir()
+    data = TrainingData(training_examples=_examples())
+    tfidf = TfidfFeaturizer({}, _storage(tmp_path / "tfidf"), cast(Any, None))
+    tfidf.train(data)
+    tfidf.process_training_data(data)
+    vectors = WordVectorsFeaturizer({})
+    vectors.process_training_data(data)
+    svm = LinearIntentClassifier({}, _storage(tmp_path / "svm"), cast(Any, None))
+    svm.train(data)
+    return [
+        TfidfFeaturizer.load({}, _storage(tmp_path / "tfidf"), cast(Any, None), cast(Any, None)),
+        vectors,
+        LinearIntentClassifier.load(
+            {}, _storage(tmp_path / "svm"), cast(Any, None), cast(Any, None)
+        ),
+    ]
+
+
+def _parse(components: list[Any], text: str) -> Message:
+    msg = Message(data={"text": text})
+    for component in components:
+        component.process([msg])
+    return msg
+
+
+def test_tfidf_ignores_case_and_accents(tmp_path: Path) -> None:
+    tfidf = _trained_pipeline(tmp_path)[0]
+    plain = _parse([tfidf], "dechets menageres").get_sparse_features("text")[1]
+    accented = _parse([tfidf], "DÉCHETS Ménagères").get_sparse_features("text")[1]
+    assert plain.features.nnz > 0
+    assert (plain.features != accented.features).nnz == 0
+
+
+def test_word_vectors_are_unit_length_and_zero_without_a_known_word() -> None:
+    vectors = WordVectorsFeaturizer({})
+    known = vectors.vector("la poubelle de la rue")
+    assert np.isclose(np.linalg.norm(known), 1.0, atol=1e-5)
+    assert not vectors.vector("!!! ???").any()
+    # Only spaCy's tokenizer and vectors are loaded: no tagger, parser or NER runs.
+    assert vectors._nlp.pipe_names == []
+
+
+def test_word_vectors_bring_words_never_seen_in_training_closer() -> None:
+    vectors = WordVectorsFeaturizer({})
+    bin_words = vectors.vector("poubelle")
+    assert float(bin_words @ vectors.vector("ordures")) > float(
+        bin_words @ vectors.vector("bicyclette")
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("la poubelle jaune passe quand", "collecte_dechets"),
+        ("VELO en libre-service ?", "velo"),
+        ("bonjour !", "saluer"),
+    ],
+)
+def test_classifier_ranks_intents_after_a_save_and_load(
+    tmp_path: Path, text: str, intent: str
+) -> None:
+    msg = _parse(_trained_pipeline(tmp_path), text)
+    ranking = msg.get("intent_ranking")
+    assert msg.get("intent") == ranking[0]
+    assert ranking[0]["name"] == intent
+    assert [r["name"] for r in ranking] == sorted(
+        TRAINING, key=lambda name: -next(r["confidence"] for r in ranking if r["name"] == name)
+    )
+    assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0)
+    assert ranking[0]["confidence"] > ranking[1]["confidence"]
+
+
+def test_classifier_without_features_says_which_components_are_missing(tmp_path: Path) -> None:
+    svm = LinearIntentClassifier({}, _storage(tmp_path), cast(Any, None))
+    with pytest.raises(ValueError, match="TfidfFeaturizer"):
+        svm.train(TrainingData(training_examples=_examples()))
