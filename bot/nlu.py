@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -369,7 +370,13 @@ class CommuneExtractor(GraphComponent, EntityExtractorMixin):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class NotUnderstoodGuard(GraphComponent, IntentClassifier):
-    """Sends messages with no known word to the fallback, whatever the classifier said."""
+    """Sends messages with nothing known in them to the fallback, whatever the classifier said.
+
+    Known means: a content word seen in training (one typo allowed in long
+    words), or two words seen side by side in training, so that questions made
+    only of small words ("qui es-tu ?", "et toi ?") still reach the classifier
+    while "le la les" does not.
+    """
 
     VOCABULARY_FILE = "vocabulary.json"
 
@@ -378,10 +385,12 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         model_storage: ModelStorage,
         resource: Resource,
         vocabulary: frozenset[str] = frozenset(),
+        pairs: frozenset[str] = frozenset(),
     ) -> None:
         self._model_storage = model_storage
         self._resource = resource
         self.vocabulary = vocabulary
+        self.pairs = pairs
         self._long_words = sorted(word for word in vocabulary if len(word) >= 5)
 
     @classmethod
@@ -404,17 +413,22 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         **kwargs: Any,
     ) -> NotUnderstoodGuard:
         with model_storage.read_from(resource) as directory:
-            words = json.loads((directory / cls.VOCABULARY_FILE).read_text(encoding="utf-8"))
-        return cls(model_storage, resource, frozenset(words))
+            saved = json.loads((directory / cls.VOCABULARY_FILE).read_text(encoding="utf-8"))
+        return cls(model_storage, resource, frozenset(saved["words"]), frozenset(saved["pairs"]))
 
     def train(self, training_data: TrainingData) -> Resource:
         words: set[str] = set()
+        pairs: set[str] = set()
         for example in training_data.intent_examples:
-            words.update(_content_words(example.get("text") or ""))
+            text = example.get("text") or ""
+            words.update(_content_words(text))
+            pairs.update(_word_pairs(text))
         self.vocabulary = frozenset(words)
+        self.pairs = frozenset(pairs)
+        saved = {"words": sorted(words), "pairs": sorted(pairs)}
         with self._model_storage.write_to(self._resource) as directory:
             (directory / self.VOCABULARY_FILE).write_text(
-                json.dumps(sorted(words), ensure_ascii=False), encoding="utf-8"
+                json.dumps(saved, ensure_ascii=False), encoding="utf-8"
             )
         return self._resource
 
@@ -422,7 +436,9 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         return training_data
 
     def knows_any_word(self, text: str) -> bool:
-        """Whether the text has a content word seen in training, allowing one typo in long words."""
+        """Whether the text has a known content word (one typo allowed) or a known pair of words."""
+        if not _word_pairs(text).isdisjoint(self.pairs):
+            return True
         for word in _content_words(text):
             if word in self.vocabulary:
                 return True
@@ -449,3 +465,8 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
 
 def _content_words(text: str) -> set[str]:
     return {word for word in fold(text).split() if len(word) >= 2 and word not in _STOP_WORDS}
+
+
+def _word_pairs(text: str) -> set[str]:
+    words = fold(text).split()
+    return {f"{a} {b}" for a, b in itertools.pairwise(words)}

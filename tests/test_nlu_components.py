@@ -80,6 +80,24 @@ def test_known_words_and_small_typos_keep_the_classifier_decision(
     assert msg.get("intent")["name"] == "collecte_dechets"
 
 
+def test_questions_made_of_small_words_reach_the_classifier(tmp_path: Any) -> None:
+    storage = cast(Any, _Storage(tmp_path))
+    component = NotUnderstoodGuard(storage, cast(Any, None))
+    examples = [
+        Message(data={"text": t, "intent": "demander_si_robot"})
+        for t in ["qui es tu ?", "t'es qui toi"]
+    ]
+    component.train(TrainingData(training_examples=examples))
+    loaded = NotUnderstoodGuard.load({}, storage, cast(Any, None), cast(Any, None))
+    for text in ["Qui es-tu ?", "et t'es qui ?"]:
+        msg = message(text, intent="demander_si_robot")
+        loaded.process([msg])
+        assert msg.get("intent")["name"] == "demander_si_robot", text
+    msg = message("tu es le la", intent="demander_si_robot")
+    loaded.process([msg])
+    assert msg.get("intent")["name"] == "nlu_fallback"
+
+
 def test_a_commune_alone_is_understood(guard: NotUnderstoodGuard) -> None:
     msg = message("Balma", intent="donner_commune")
     CommuneExtractor().process([msg])
