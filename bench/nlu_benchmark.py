@@ -1,6 +1,6 @@
 """Understanding, measured: the project's NLU pipeline against stock Rasa 3.6, side by side.
 
-Usage (from the project root; the whole run takes about two hours on two cores):
+Usage (from the project root; the whole run takes about 1 h 30 on two cores):
     .venv/bin/python bench/nlu_benchmark.py
     .venv/bin/python bench/nlu_benchmark.py --only wikit covidflow
     .venv/bin/python bench/nlu_benchmark.py --only own --folds 3
