@@ -5,6 +5,7 @@ Usage (from the project root, after `make run` created .venv):
     python -m bot train    # train only if the training data, domain or config changed
     python -m bot check    # check the knowledge files, French messages with file and line
     python -m bot rapport  # the week's unanswered questions, for staff (HTML and CSV)
+    python -m bot purger --jours 365  # deletes conversations older than the retention period
     python -m bot telegram # the Telegram bridge on its own (BOT_TELEGRAM_TOKEN; README, Telegram)
 """
 
@@ -158,6 +159,28 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    from bot.retention import purge
+
+    result = purge(args.base, args.jours, trial=args.essai)
+    verb = "seraient supprimés" if args.essai else "supprimés"
+    print(
+        f"{result.conversations} conversation(s) ({result.events} événement(s)) dont le dernier "
+        f"message date d'avant le {result.before:%d/%m/%Y} : {verb}."
+    )
+    return 0
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"« {text} » : nombre de jours attendu (1 ou plus)")
+    return days
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -210,6 +233,23 @@ def _parser() -> argparse.ArgumentParser:
         help="confiance sous laquelle une réponse est « peu sûre » (0.6)",
     )
     report.set_defaults(func=_report)
+
+    retention = commands.add_parser(
+        "purger", help="supprime les conversations plus anciennes que la durée de conservation"
+    )
+    retention.add_argument(
+        "--jours",
+        type=_positive_days,
+        required=True,
+        help="durée de conservation en jours (celle qu'annonce le widget)",
+    )
+    retention.add_argument(
+        "--base", default=_default_database_url(), help="base des conversations (URL SQLAlchemy)"
+    )
+    retention.add_argument(
+        "--essai", action="store_true", help="compte seulement, sans rien supprimer"
+    )
+    retention.set_defaults(func=_purge)
 
     telegram = commands.add_parser(
         "telegram", help="pont Telegram seul (jeton dans BOT_TELEGRAM_TOKEN)"
