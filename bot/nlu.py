@@ -373,10 +373,17 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
     """Sends messages with nothing known in them to the fallback, whatever the classifier said.
 
     Known means: a content word seen in training (one typo allowed in long
-    words), or two words seen side by side in training, so that questions made
-    only of small words ("qui es-tu ?", "et toi ?") still reach the classifier
-    while "le la les" does not.
+    words) or found in the spaCy model's vocabulary of real words (`model`;
+    "ciao", "yep", "exactement"), or two words seen side by side in training,
+    so that questions made only of small words ("qui es-tu ?") still reach the
+    classifier while "le la les" and "azertyuiop" do not. Whatever passes,
+    the classifier's confidence and the FallbackClassifier still decide.
     """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        # None: only the training vocabulary counts.
+        return {"model": "fr_core_news_md"}
 
     VOCABULARY_FILE = "vocabulary.json"
 
@@ -386,11 +393,13 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         resource: Resource,
         vocabulary: frozenset[str] = frozenset(),
         pairs: frozenset[str] = frozenset(),
+        model: str | None = None,
     ) -> None:
         self._model_storage = model_storage
         self._resource = resource
         self.vocabulary = vocabulary
         self.pairs = pairs
+        self._lexicon = _vectors_only(model).vocab if model else None
         self._long_words = sorted(word for word in vocabulary if len(word) >= 5)
 
     @classmethod
@@ -401,7 +410,8 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> NotUnderstoodGuard:
-        return cls(model_storage, resource)
+        config = {**cls.get_default_config(), **config}
+        return cls(model_storage, resource, model=config["model"])
 
     @classmethod
     def load(
@@ -414,7 +424,14 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
     ) -> NotUnderstoodGuard:
         with model_storage.read_from(resource) as directory:
             saved = json.loads((directory / cls.VOCABULARY_FILE).read_text(encoding="utf-8"))
-        return cls(model_storage, resource, frozenset(saved["words"]), frozenset(saved["pairs"]))
+        config = {**cls.get_default_config(), **config}
+        return cls(
+            model_storage,
+            resource,
+            frozenset(saved["words"]),
+            frozenset(saved["pairs"]),
+            model=config["model"],
+        )
 
     def train(self, training_data: TrainingData) -> Resource:
         words: set[str] = set()
@@ -442,6 +459,8 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         for word in _content_words(text):
             if word in self.vocabulary:
                 return True
+            if self._lexicon is not None and _is_real_word(word, self._lexicon):
+                return True
             if len(word) >= 5 and difflib.get_close_matches(
                 word, self._long_words, n=1, cutoff=0.8
             ):
@@ -465,6 +484,11 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
 
 def _content_words(text: str) -> set[str]:
     return {word for word in fold(text).split() if len(word) >= 2 and word not in _STOP_WORDS}
+
+
+def _is_real_word(word: str, lexicon: Any) -> bool:
+    """A word of three letters or more that the spaCy model has a vector for."""
+    return len(word) >= 3 and word.isalpha() and bool(lexicon.has_vector(word))
 
 
 def _word_pairs(text: str) -> set[str]:

@@ -80,6 +80,25 @@ def test_known_words_and_small_typos_keep_the_classifier_decision(
     assert msg.get("intent")["name"] == "collecte_dechets"
 
 
+@pytest.mark.parametrize("text", ["ciao", "yep !", "poubelles débordent"])
+def test_real_words_never_seen_in_training_reach_the_classifier(
+    guard: NotUnderstoodGuard, text: str
+) -> None:
+    msg = message(text)
+    guard.process([msg])
+    assert msg.get("intent")["name"] == "collecte_dechets"
+
+
+def test_without_a_spacy_model_only_the_training_vocabulary_counts(tmp_path: Any) -> None:
+    storage = cast(Any, _Storage(tmp_path))
+    component = NotUnderstoodGuard(storage, cast(Any, None))
+    examples = [Message(data={"text": "jour de collecte", "intent": "collecte_dechets"})]
+    component.train(TrainingData(training_examples=examples))
+    loaded = NotUnderstoodGuard.load({"model": None}, storage, cast(Any, None), cast(Any, None))
+    assert loaded.knows_any_word("collecte")
+    assert not loaded.knows_any_word("ciao")
+
+
 def test_questions_made_of_small_words_reach_the_classifier(tmp_path: Any) -> None:
     storage = cast(Any, _Storage(tmp_path))
     component = NotUnderstoodGuard(storage, cast(Any, None))
