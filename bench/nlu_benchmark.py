@@ -594,6 +594,16 @@ def _render(state: dict[str, Any]) -> str:
             f"data/nlu.yml, VC — au seuil configuré : {label}",
             [_num(in_scope[n][key]) if n in in_scope else "—" for n in names],
         )
+    points = {n: _operating_point(sections, n, configs[n]["ambiguity"]) for n in names}
+    add(
+        "data/nlu.yml, VC — seuil le plus bas gardant le hors-périmètre sous 5 %",
+        [f"{points[n][0]:.2f}" if points[n] else "—" for n in names],
+    )
+    for key, label in (("right", "bonne réponse"), ("wrong", "mauvaise réponse")):
+        add(
+            f"data/nlu.yml, VC — à ce seuil : {label}",
+            [_num(points[n][1][key]) if points[n] else "—" for n in names],
+        )
     add(
         "Modèle complet data/nlu.yml — entraînement (s)",
         [_num(get("latency", n, "train_s"), 0) for n in names],
@@ -704,6 +714,19 @@ def _criteria(sections: dict[str, Any], names: list[str], configs: dict[str, Any
                     checks.append(
                         f"{title} {what} {ours:.3f} contre {stock:.3f} pour stock ({mark})"
                     )
+        ours_point = _operating_point(sections, name, configs[name]["ambiguity"])
+        stock_point = (
+            _operating_point(sections, "stock", configs["stock"]["ambiguity"])
+            if "stock" in configs
+            else None
+        )
+        if ours_point and stock_point:
+            ours_right, stock_right = ours_point[1]["right"], stock_point[1]["right"]
+            mark = "oui" if ours_right > stock_right else "non"
+            checks.append(
+                f"bonnes réponses avec moins de 5 % de fausses réponses hors périmètre "
+                f"{ours_right:.3f} contre {stock_right:.3f} pour stock ({mark})"
+            )
         ours_wikit = value("wikit", name, "accuracy")
         if ours_wikit is not None:
             mark = "oui" if ours_wikit >= TFIDF_REFERENCE_ACCURACY else "non"
@@ -760,6 +783,27 @@ def _confusion_table(
         f"| {g} | {t} | " + " | ".join(str(full[n][(g, t)]) for n in shown) + " |" for g, t in pairs
     ]
     return lines
+
+
+def _operating_point(
+    sections: dict[str, Any], name: str, ambiguity: float
+) -> tuple[float, dict[str, float]] | None:
+    """The lowest swept threshold keeping every off-topic set under 5 %, and the in-scope shares there.
+
+    Each pipeline at its own best threshold for the same off-topic bar: the
+    fair comparison, since confidences of different classifiers are not on
+    the same scale.
+    """
+    own = sections.get("own", {}).get("results", {}).get(name)
+    latency = sections.get("latency", {}).get("results", {}).get(name)
+    if not own or not latency or "predictions" not in own:
+        return None
+    in_scope = _unpack(own["predictions"])
+    off_topic = [_unpack(v) for v in latency["off_topic"].values()]
+    for threshold in sorted({*SWEEP, 0.95, 0.99}):
+        if all(_false_answers(v, threshold, ambiguity) < MAX_FALSE_ANSWERS for v in off_topic):
+            return threshold, _in_scope(in_scope, threshold, ambiguity)
+    return None
 
 
 def _sweep_tables(sections: dict[str, Any], names: list[str], configs: dict[str, Any]) -> list[str]:

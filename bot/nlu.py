@@ -487,8 +487,8 @@ def _content_words(text: str) -> set[str]:
 
 
 def _is_real_word(word: str, lexicon: Any) -> bool:
-    """A word of three letters or more that the spaCy model has a vector for."""
-    return len(word) >= 3 and word.isalpha() and bool(lexicon.has_vector(word))
+    """A word of letters only that the spaCy model has a vector for ("ciao", "qc")."""
+    return word.isalpha() and bool(lexicon.has_vector(word))
 
 
 def _word_pairs(text: str) -> set[str]:
