@@ -72,7 +72,7 @@ WARM_UP_MESSAGES = 10
 WIKIT_OFF_TOPIC_SAMPLE = 300
 MAX_LATENCY_RATIO = 1.20
 TFIDF_REFERENCE_ACCURACY = 0.815
-SWEEP = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+SWEEP = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99)
 CONFUSED_PAIRS = 10
 # A Wikit intent the bot does cover: "what can you do for me?" is its
 # `demander_aide`, so these rows are not off-topic questions.
@@ -519,6 +519,17 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _section_dates(section: str, values: dict[str, Any], configs: dict[str, Any]) -> str:
+    """When a section ran; per pipeline when some of its columns were measured later (`--configs`)."""
+    dates: dict[str, list[str]] = {}
+    for name, result in values["results"].items():
+        dates.setdefault(result.get("date", values["date"]), []).append(configs[name]["label"])
+    if len(dates) <= 1:
+        return f"{section} le {values['date']} (charge {values['load']:.1f})"
+    runs = " ; ".join(f"{', '.join(labels)} le {date}" for date, labels in sorted(dates.items()))
+    return f"{section} ({runs} ; charge {values['load']:.1f} au dernier passage)"
+
+
 def _render(state: dict[str, Any]) -> str:
     configs: dict[str, dict[str, Any]] = state["configs"]
     sections: dict[str, Any] = state["sections"]
@@ -649,7 +660,7 @@ def _render(state: dict[str, Any]) -> str:
         "",
         f"Rasa {version('rasa')}, Python {platform.python_version()}, {os.cpu_count()} cœurs "
         "(partagés avec d'autres travaux : les temps sont indicatifs). Sections : "
-        + ", ".join(f"{s} le {v['date']} (charge {v['load']:.1f})" for s, v in sections.items())
+        + ", ".join(_section_dates(s, v, configs) for s, v in sections.items())
         + ".",
         "",
         "Colonnes : "
@@ -800,7 +811,7 @@ def _operating_point(
         return None
     in_scope = _unpack(own["predictions"])
     off_topic = [_unpack(v) for v in latency["off_topic"].values()]
-    for threshold in sorted({*SWEEP, 0.95, 0.99}):
+    for threshold in SWEEP:
         if all(_false_answers(v, threshold, ambiguity) < MAX_FALSE_ANSWERS for v in off_topic):
             return threshold, _in_scope(in_scope, threshold, ambiguity)
     return None
@@ -894,11 +905,13 @@ def _merge(state: dict[str, Any], section: str, result: dict[str, Any], ctx: Con
             "threshold": threshold,
             "ambiguity": ambiguity,
         }
+    now = dt.datetime.now().isoformat(timespec="minutes")
     for name, values in result["results"].items():
         values["sha"] = state["configs"][name]["sha"]
+        values["date"] = now
     previous = state["sections"].get(section, {}).get("results", {})
     state["sections"][section] = {
-        "date": dt.datetime.now().isoformat(timespec="minutes"),
+        "date": now,
         "load": os.getloadavg()[0],
         "meta": result["meta"],
         "results": {**previous, **result["results"]},
