@@ -71,8 +71,59 @@ def _add_sentence_features(message: Message, matrix: Any, origin: str) -> None:
     message.add_features(Features(matrix, FEATURE_TYPE_SENTENCE, TEXT, origin))
 
 
+class _FittedComponent(GraphComponent):
+    """A trainable component whose fitted scikit-learn object is kept in Rasa's model storage."""
+
+    MODEL_FILE = "fitted.joblib"
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {}
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        fitted: Any = None,
+    ) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._fitted = fitted
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> _FittedComponent:
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> _FittedComponent:
+        with model_storage.read_from(resource) as directory:
+            fitted = joblib.load(directory / cls.MODEL_FILE)
+        return cls(config, model_storage, resource, fitted)
+
+    def _save(self, fitted: Any) -> Resource:
+        self._fitted = fitted
+        with self._model_storage.write_to(self._resource) as directory:
+            joblib.dump(fitted, directory / self.MODEL_FILE)
+        return self._resource
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
-class TfidfFeaturizer(GraphComponent):
+class TfidfFeaturizer(_FittedComponent):
     """Sentence-level TF-IDF of words and character n-grams, accents and case folded."""
 
     MODEL_FILE = "tfidf.joblib"
@@ -87,41 +138,6 @@ class TfidfFeaturizer(GraphComponent):
             # Words and pairs of words ("carte grise", "pas de").
             "word_max_ngram": 2,
         }
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        vectorizers: list[Any] | None = None,
-    ) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self._vectorizers = vectorizers or []
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> TfidfFeaturizer:
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> TfidfFeaturizer:
-        with model_storage.read_from(resource) as directory:
-            vectorizers = joblib.load(directory / cls.MODEL_FILE)
-        return cls(config, model_storage, resource, vectorizers)
 
     def _new_vectorizers(self) -> list[Any]:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -139,26 +155,24 @@ class TfidfFeaturizer(GraphComponent):
 
     def train(self, training_data: TrainingData) -> Resource:
         texts = [example.get(TEXT) or "" for example in training_data.intent_examples]
-        self._vectorizers = self._new_vectorizers()
-        for vectorizer in self._vectorizers:
+        vectorizers = self._new_vectorizers()
+        for vectorizer in vectorizers:
             vectorizer.fit(texts)
-        with self._model_storage.write_to(self._resource) as directory:
-            joblib.dump(self._vectorizers, directory / self.MODEL_FILE)
-        return self._resource
+        return self._save(vectorizers)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self.process(training_data.training_examples)
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        if not self._vectorizers:
+        if not self._fitted:
             return messages
         texts = [message.get(TEXT) for message in messages]
         with_text = [i for i, text in enumerate(texts) if text is not None]
         if not with_text:
             return messages
         matrix = scipy.sparse.hstack(
-            [v.transform([texts[i] for i in with_text]) for v in self._vectorizers]
+            [v.transform([texts[i] for i in with_text]) for v in self._fitted]
         ).tocsr()
         for row, i in enumerate(with_text):
             _add_sentence_features(messages[i], matrix[row], self.__class__.__name__)
@@ -226,7 +240,7 @@ class WordVectorsFeaturizer(GraphComponent):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class LinearIntentClassifier(GraphComponent, IntentClassifier):
+class LinearIntentClassifier(_FittedComponent, IntentClassifier):
     """A linear SVM on the messages' sentence features; confidences by softmax of its scores.
 
     `temperature` scales the scores before the softmax: higher makes the
@@ -239,41 +253,6 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {"C": 1.0, "temperature": 3.0, "random_seed": 0}
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        model: Any = None,
-    ) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LinearIntentClassifier:
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> LinearIntentClassifier:
-        with model_storage.read_from(resource) as directory:
-            model = joblib.load(directory / cls.MODEL_FILE)
-        return cls(config, model_storage, resource, model)
 
     @staticmethod
     def _features(message: Message) -> Any:
@@ -300,27 +279,24 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(set(labels)) < 2:
             raise ValueError("LinearIntentClassifier : il faut au moins deux intentions.")
         matrix = scipy.sparse.vstack([self._features(e) for e in examples]).tocsr()
-        self._model = LinearSVC(C=self._config["C"], random_state=self._config["random_seed"])
-        self._model.fit(matrix, labels)
-        with self._model_storage.write_to(self._resource) as directory:
-            joblib.dump(self._model, directory / self.MODEL_FILE)
-        return self._resource
+        model = LinearSVC(C=self._config["C"], random_state=self._config["random_seed"])
+        return self._save(model.fit(matrix, labels))
 
     def process(self, messages: list[Message]) -> list[Message]:
-        if self._model is None:
+        if self._fitted is None:
             return messages
         for message in messages:
             if message.get(TEXT) is None:
                 continue
-            scores = np.atleast_2d(self._model.decision_function(self._features(message)))[0]
-            if len(self._model.classes_) == 2:
+            scores = np.atleast_2d(self._fitted.decision_function(self._features(message)))[0]
+            if len(self._fitted.classes_) == 2:
                 scores = np.array([-scores[0], scores[0]])
             scaled = scores * self._config["temperature"]
             confidences = np.exp(scaled - scaled.max())
             confidences /= confidences.sum()
             order = np.argsort(-confidences)[:LABEL_RANKING_LENGTH]
             ranking = [
-                {"name": str(self._model.classes_[i]), "confidence": float(confidences[i])}
+                {"name": str(self._fitted.classes_[i]), "confidence": float(confidences[i])}
                 for i in order
             ]
             message.set(INTENT, ranking[0], add_to_output=True)

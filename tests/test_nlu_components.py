@@ -40,16 +40,24 @@ def message(text: str, intent: str = "collecte_dechets") -> Message:
     return msg
 
 
-@pytest.fixture
-def guard(tmp_path: Any) -> NotUnderstoodGuard:
+def trained_guard(
+    tmp_path: Any, intent: str, texts: list[str], config: dict[str, Any] | None = None
+) -> NotUnderstoodGuard:
+    """A guard trained on the texts, then loaded back from storage as Rasa would."""
     storage = cast(Any, _Storage(tmp_path))
     component = NotUnderstoodGuard(storage, cast(Any, None))
-    examples = [
-        Message(data={"text": t, "intent": "collecte_dechets"})
-        for t in ["quand passe la poubelle jaune", "jour de collecte des ordures"]
-    ]
+    examples = [Message(data={"text": t, "intent": intent}) for t in texts]
     component.train(TrainingData(training_examples=examples))
-    return NotUnderstoodGuard.load({}, storage, cast(Any, None), cast(Any, None))
+    return NotUnderstoodGuard.load(config or {}, storage, cast(Any, None), cast(Any, None))
+
+
+@pytest.fixture
+def guard(tmp_path: Any) -> NotUnderstoodGuard:
+    return trained_guard(
+        tmp_path,
+        "collecte_dechets",
+        ["quand passe la poubelle jaune", "jour de collecte des ordures"],
+    )
 
 
 def test_extractor_emits_official_names_and_outside_places() -> None:
@@ -90,24 +98,13 @@ def test_real_words_never_seen_in_training_reach_the_classifier(
 
 
 def test_without_a_spacy_model_only_the_training_vocabulary_counts(tmp_path: Any) -> None:
-    storage = cast(Any, _Storage(tmp_path))
-    component = NotUnderstoodGuard(storage, cast(Any, None))
-    examples = [Message(data={"text": "jour de collecte", "intent": "collecte_dechets"})]
-    component.train(TrainingData(training_examples=examples))
-    loaded = NotUnderstoodGuard.load({"model": None}, storage, cast(Any, None), cast(Any, None))
+    loaded = trained_guard(tmp_path, "collecte_dechets", ["jour de collecte"], {"model": None})
     assert loaded.knows_any_word("collecte")
     assert not loaded.knows_any_word("ciao")
 
 
 def test_questions_made_of_small_words_reach_the_classifier(tmp_path: Any) -> None:
-    storage = cast(Any, _Storage(tmp_path))
-    component = NotUnderstoodGuard(storage, cast(Any, None))
-    examples = [
-        Message(data={"text": t, "intent": "demander_si_robot"})
-        for t in ["qui es tu ?", "t'es qui toi"]
-    ]
-    component.train(TrainingData(training_examples=examples))
-    loaded = NotUnderstoodGuard.load({}, storage, cast(Any, None), cast(Any, None))
+    loaded = trained_guard(tmp_path, "demander_si_robot", ["qui es tu ?", "t'es qui toi"])
     for text in ["Qui es-tu ?", "et t'es qui ?"]:
         msg = message(text, intent="demander_si_robot")
         loaded.process([msg])
