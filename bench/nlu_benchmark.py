@@ -605,7 +605,7 @@ def _render(state: dict[str, Any]) -> str:
             f"data/nlu.yml, VC — au seuil configuré : {label}",
             [_num(in_scope[n][key]) if n in in_scope else "—" for n in names],
         )
-    points = {n: _operating_point(sections, n, configs[n]["ambiguity"]) for n in names}
+    points = {n: _operating_point(sections, n, configs[n]) for n in names}
     add(
         "data/nlu.yml, VC — seuil le plus bas gardant le hors-périmètre sous 5 %",
         [f"{points[n][0]:.2f}" if points[n] else "—" for n in names],
@@ -725,11 +725,9 @@ def _criteria(sections: dict[str, Any], names: list[str], configs: dict[str, Any
                     checks.append(
                         f"{title} {what} {ours:.3f} contre {stock:.3f} pour stock ({mark})"
                     )
-        ours_point = _operating_point(sections, name, configs[name]["ambiguity"])
+        ours_point = _operating_point(sections, name, configs[name])
         stock_point = (
-            _operating_point(sections, "stock", configs["stock"]["ambiguity"])
-            if "stock" in configs
-            else None
+            _operating_point(sections, "stock", configs["stock"]) if "stock" in configs else None
         )
         if ours_point and stock_point:
             ours_right, stock_right = ours_point[1]["right"], stock_point[1]["right"]
@@ -779,7 +777,7 @@ def _confusion_table(
     }
     pairs = sorted(
         {pair for n in shown for pair in counts[n]},
-        key=lambda pair: -max(full[n][pair] for n in shown),
+        key=lambda pair: (-max(full[n][pair] for n in shown), pair),
     )[:CONFUSED_PAIRS]
     lines = [
         "",
@@ -796,8 +794,13 @@ def _confusion_table(
     return lines
 
 
+def _thresholds(config: dict[str, Any]) -> list[float]:
+    """The swept thresholds, plus the pipeline's configured one."""
+    return sorted({*SWEEP, config["threshold"]})
+
+
 def _operating_point(
-    sections: dict[str, Any], name: str, ambiguity: float
+    sections: dict[str, Any], name: str, config: dict[str, Any]
 ) -> tuple[float, dict[str, float]] | None:
     """The lowest swept threshold keeping every off-topic set under 5 %, and the in-scope shares there.
 
@@ -809,9 +812,10 @@ def _operating_point(
     latency = sections.get("latency", {}).get("results", {}).get(name)
     if not own or not latency or "predictions" not in own:
         return None
+    ambiguity = config["ambiguity"]
     in_scope = _unpack(own["predictions"])
     off_topic = [_unpack(v) for v in latency["off_topic"].values()]
-    for threshold in SWEEP:
+    for threshold in _thresholds(config):
         if all(_false_answers(v, threshold, ambiguity) < MAX_FALSE_ANSWERS for v in off_topic):
             return threshold, _in_scope(in_scope, threshold, ambiguity)
     return None
@@ -840,21 +844,19 @@ def _sweep_tables(sections: dict[str, Any], names: list[str], configs: dict[str,
             + " |",
             "|---:|---:|---:|---:|" + "---:|" * len(off_topic),
         ]
-        recommended = None
-        for threshold in sorted({*SWEEP, configs[name]["threshold"]}):
+        for threshold in _thresholds(configs[name]):
             shares = _in_scope(in_scope, threshold, ambiguity)
             rates = [_false_answers(v, threshold, ambiguity) for v in off_topic.values()]
-            if recommended is None and all(rate < MAX_FALSE_ANSWERS for rate in rates):
-                recommended = threshold
             mark = " (configuré)" if threshold == configs[name]["threshold"] else ""
             lines.append(
                 f"| {threshold:.2f}{mark} | {shares['right']:.3f} | {shares['wrong']:.3f} | "
                 f"{shares['fallback']:.3f} | " + " | ".join(f"{r:.3f}" for r in rates) + " |"
             )
+        point = _operating_point(sections, name, configs[name])
         lines += [
             "",
             f"Seuil le plus bas gardant chaque jeu hors périmètre sous {MAX_FALSE_ANSWERS:.0%} "
-            f"de fausses réponses : {'aucun' if recommended is None else f'{recommended:.2f}'}.",
+            f"de fausses réponses : {'aucun' if point is None else f'{point[0]:.2f}'}.",
         ]
     return lines
 
