@@ -22,6 +22,7 @@ from bot.answers import (
     answer,
     not_understood,
 )
+from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE
 from bot.knowledge import KnowledgeBase
 
 __all__ = ["ActionRepondreIncompris", "ActionRepondreQuestion", "knowledge_base"]
@@ -29,6 +30,8 @@ __all__ = ["ActionRepondreIncompris", "ActionRepondreQuestion", "knowledge_base"
 logger = logging.getLogger(__name__)
 
 _knowledge: KnowledgeBase | None = None
+_COMMUNES = frozenset(COMMUNES)
+_OUTSIDE = frozenset(COMMUNES_HORS_METROPOLE)
 
 
 def knowledge_base() -> KnowledgeBase:
@@ -42,20 +45,39 @@ def knowledge_base() -> KnowledgeBase:
     return _knowledge
 
 
+def _values(entities: list[Any], name: str, known: frozenset[str]) -> tuple[str, ...]:
+    return tuple(
+        e["value"]
+        for e in entities
+        if isinstance(e, dict) and e.get("entity") == name and e.get("value") in known
+    )
+
+
+def _text_slot(tracker: Tracker, name: str, known: frozenset[str]) -> str | None:
+    """A slot's value if it is one the bot could have set; anything else is forgotten."""
+    value = tracker.get_slot(name)
+    return value if isinstance(value, str) and value in known else None
+
+
 def _turn(tracker: Tracker) -> Turn:
+    # Rasa validates entities as they enter (bot.rasa_patches); the action
+    # server checks again, so no conversation is ever stuck on a bad value.
     latest: dict[str, Any] = tracker.latest_message or {}
     entities = latest.get("entities") or []
     ranking = latest.get("intent_ranking") or []
+    topics = frozenset(knowledge_base().topics())
     return Turn(
         intent=(latest.get("intent") or {}).get("name") or "",
-        communes=tuple(e["value"] for e in entities if e.get("entity") == "commune"),
-        outside_communes=tuple(
-            e["value"] for e in entities if e.get("entity") == "commune_hors_metropole"
+        communes=_values(entities, "commune", _COMMUNES),
+        outside_communes=_values(entities, "commune_hors_metropole", _OUTSIDE),
+        ranking=tuple(
+            (str(r.get("name", "")), float(r.get("confidence") or 0.0))
+            for r in ranking
+            if isinstance(r, dict)
         ),
-        ranking=tuple((r.get("name", ""), float(r.get("confidence") or 0.0)) for r in ranking),
-        commune=tracker.get_slot(SLOT_COMMUNE),
-        pending=tracker.get_slot(SLOT_PENDING),
-        last_topic=tracker.get_slot(SLOT_LAST_TOPIC),
+        commune=_text_slot(tracker, SLOT_COMMUNE, _COMMUNES),
+        pending=_text_slot(tracker, SLOT_PENDING, topics),
+        last_topic=_text_slot(tracker, SLOT_LAST_TOPIC, topics),
     )
 
 

@@ -65,6 +65,8 @@ ENTITY_OUTSIDE = "commune_hors_metropole"
 FALLBACK_INTENT = "nlu_fallback"
 
 _STOP_WORDS = frozenset(fold(word) for word in STOP_WORDS)
+# Longer than any French word with its punctuation ("anticonstitutionnellement," is 26).
+_MAX_WORD_CHARS = 40
 
 
 def _add_sentence_features(message: Message, matrix: Any, origin: str) -> None:
@@ -217,7 +219,11 @@ class WordVectorsFeaturizer(GraphComponent):
         return cls(config)
 
     def vector(self, text: str) -> np.ndarray:
-        doc = self._nlp.make_doc(text.lower())
+        # spaCy's suffix search grows with the square of a run without spaces
+        # (4,096 emoji: seconds of CPU for every conversation); such a run is
+        # never a word with a vector, so it is left out before tokenizing.
+        words = [word for word in text.lower().split() if len(word) <= _MAX_WORD_CHARS]
+        doc = self._nlp.make_doc(" ".join(words))
         known = [t.vector for t in doc if t.has_vector and not (t.is_punct or t.is_space)]
         if not known:
             return np.zeros(self._size, dtype=np.float32)

@@ -17,24 +17,52 @@ the recent part of the conversation:
 The dialogue never looks further back than a few turns (rules and
 memoization with a short `max_history`), which is what makes the window
 safe; `retrieve_full_tracker` still returns everything, for the HTTP API.
+
+Two duties come with holding citizens' words:
+
+- Nothing is kept in clear that the service does not need: the text of each
+  user message (and its copy in the parse data) is masked with
+  `bot.privacy.mask` before it is written (e-mails, phone, social-security
+  and bank numbers, names…). The NLU has already read the message by then,
+  so understanding is unchanged. A SQLite database is created private
+  (file 0600, folder 0700).
+- A database that cannot be read or written is never papered over: the
+  store raises `ConversationStoreUnavailable` (Rasa's in-memory fallback is
+  bypassed, see `bot.rasa_patches`), the channels answer "service
+  momentanément indisponible", the outage is logged once and its end once,
+  and the next message simply tries again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-__all__ = ["WindowedSQLTrackerStore"]
+from bot import rasa_patches
+from bot.privacy import mask
+
+__all__ = ["ConversationStoreUnavailable", "WindowedSQLTrackerStore"]
 
 logger = logging.getLogger(__name__)
+
+# Masking may run the name finder (a few ms, tens for a long message): one
+# worker thread keeps it off the event loop and never runs it twice at once.
+_MASKING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="masquage")
 
 # Attribute set on trackers this store built: how many of their events are already stored.
 _LOADED = "_bot_stored_event_count"
@@ -47,14 +75,87 @@ _STATE = sa.Table(
 )
 
 
+class ConversationStoreUnavailable(RuntimeError):
+    """The conversation database could not be read or written; the turn must not go on without it."""
+
+
+def _private_sqlite_file(db: str | None) -> None:
+    """Creates the SQLite file and its folder readable by their owner only, before SQLite does."""
+    if not db or db == ":memory:":
+        return
+    path = Path(db)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.parent.stat().st_mode & 0o077:
+        path.parent.chmod(0o700)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(descriptor)
+    if path.stat().st_mode & 0o077:
+        logger.warning("%s était lisible par d'autres comptes : droits ramenés à 0600.", path)
+        path.chmod(0o600)
+
+
+def _masked(data: dict[str, Any]) -> dict[str, Any]:
+    """A user event as it may be stored: its text and the parse data's copy of it masked."""
+    if data.get("event") != UserUttered.type_name:
+        return data
+    text = data.get("text")
+    if isinstance(text, str):
+        data["text"] = mask(text)
+    parse = data.get("parse_data")
+    if isinstance(parse, dict) and isinstance(parse.get("text"), str):
+        parse["text"] = mask(parse["text"])
+    return data
+
+
 class WindowedSQLTrackerStore(SQLTrackerStore):
-    """`SQLTrackerStore` that loads a bounded window of recent events."""
+    """`SQLTrackerStore` that loads a bounded window of recent events, masks what it stores, and fails loudly."""
+
+    # Read by bot.rasa_patches: Rasa must not wrap this store in its in-memory fallback.
+    fails_loudly = True
 
     def __init__(self, domain: Domain | None = None, window: int = 60, **kwargs: Any) -> None:
+        rasa_patches.apply()
+        if kwargs.get("dialect", "sqlite") == "sqlite":
+            _private_sqlite_file(kwargs.get("db"))
         super().__init__(domain=domain, **kwargs)
         self.window = int(window)
+        self._failing = False
+
+    @contextmanager
+    def _database(self, operation: str) -> Iterator[None]:
+        """Turns a database failure into `ConversationStoreUnavailable`, logged once per outage."""
+        try:
+            yield
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            if not self._failing:
+                self._failing = True
+                logger.error(
+                    "Base des conversations indisponible (%s en %s) : les habitants lisent « service "
+                    "momentanément indisponible » jusqu'à son retour.",
+                    type(error).__name__,
+                    operation,
+                )
+            raise ConversationStoreUnavailable(type(error).__name__) from None
+        if self._failing:
+            self._failing = False
+            logger.warning("Base des conversations de nouveau disponible.")
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        with self._database("lecture"):
+            return await self._retrieve_window(sender_id)
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        with self._database("lecture"):
+            tracker = await super().retrieve_full_tracker(conversation_id)
+        if tracker is not None:
+            setattr(tracker, _LOADED, len(tracker.events))
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        with self._database("écriture"):
+            await self._save_new_events(tracker)
+
+    async def _retrieve_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:
             state = session.execute(
                 sa.select(_STATE.c.slots).where(_STATE.c.sender_id == sender_id)
@@ -77,12 +178,6 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             sender_id, self._window_events(events, slots), self.domain.slots
         )
         setattr(tracker, _LOADED, len(tracker.events))
-        return tracker
-
-    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
-        tracker = await super().retrieve_full_tracker(conversation_id)
-        if tracker is not None:
-            setattr(tracker, _LOADED, len(tracker.events))
         return tracker
 
     def _window_events(
@@ -113,22 +208,25 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         ]
         return [event.as_dict() for event in prefix] + tail
 
-    async def save(self, tracker: DialogueStateTracker) -> None:
+    async def _save_new_events(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
+        loaded = getattr(tracker, _LOADED, None)
+        if loaded is None:
+            # A tracker this store did not build (a new conversation, or one
+            # rebuilt in full by the HTTP API): its events start at the
+            # conversation's first session, like the stock store assumes.
+            with self.session_scope() as session:
+                new_events = list(self._additional_events(session, tracker))
+        else:
+            new_events = list(tracker.events)[loaded:]
+        stored = await asyncio.get_running_loop().run_in_executor(
+            _MASKING, lambda: [_masked(event.as_dict()) for event in new_events]
+        )
         with self.session_scope() as session:
             known = session.execute(
                 sa.select(_STATE.c.sender_id).where(_STATE.c.sender_id == tracker.sender_id)
             ).first()
-            loaded = getattr(tracker, _LOADED, None)
-            if loaded is None:
-                # A tracker this store did not build (a new conversation, or one
-                # rebuilt in full by the HTTP API): its events start at the
-                # conversation's first session, like the stock store assumes.
-                new_events = list(self._additional_events(session, tracker))
-            else:
-                new_events = list(tracker.events)[loaded:]
-            for event in new_events:
-                data = event.as_dict()
+            for event, data in zip(new_events, stored, strict=True):
                 session.add(
                     self.SQLEvent(
                         sender_id=tracker.sender_id,

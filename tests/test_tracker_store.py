@@ -7,13 +7,15 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.knowledge import PROJECT_ROOT
-from bot.tracker_store import WindowedSQLTrackerStore
+from bot.tracker_store import ConversationStoreUnavailable, WindowedSQLTrackerStore
 
 DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
 
@@ -102,3 +104,66 @@ def test_stock_sql_store_reads_the_same_table(tmp_path: Path) -> None:
     assert [e.text for e in tracker.events if isinstance(e, UserUttered)] == [
         f"message {n}" for n in range(15)
     ]
+
+
+# --- citizens' data at rest, and a database that fails
+
+
+def test_the_database_and_its_folder_are_private(tmp_path: Path) -> None:
+    folder = tmp_path / "var"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    store(folder / "conversations.db")
+    assert (folder / "conversations.db").stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_personal_data_is_masked_before_it_is_stored(tmp_path: Path) -> None:
+    db = tmp_path / "conversations.db"
+    personal = "écrivez à jean.dupont@example.fr ou au 06 12 34 56 78, iban FR76 3000 6000 0112 3456 7890 189"
+
+    async def talk() -> None:
+        tracker_store = store(db)
+        tracker = await tracker_store.get_or_create_tracker("citoyen")
+        tracker.update(
+            UserUttered(
+                personal,
+                {"name": "contact_metropole", "confidence": 0.9},
+                parse_data={"text": personal, "intent": {"name": "contact_metropole"}},
+            )
+        )
+        await tracker_store.save(tracker)
+
+    asyncio.run(talk())
+    with sqlite3.connect(db) as connection:
+        stored = " ".join(
+            json.dumps(json.loads(row[0]), ensure_ascii=False)
+            for row in connection.execute("SELECT data FROM events")
+        )
+    for secret in ("jean.dupont@example.fr", "06 12 34 56 78", "FR76 3000"):
+        assert secret not in stored
+    assert "[e-mail]" in stored and "[téléphone]" in stored
+
+
+def test_a_locked_database_raises_instead_of_forgetting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "conversations.db"
+    asyncio.run(converse(db, 5))
+    tracker_store = WindowedSQLTrackerStore(
+        domain=DOMAIN, dialect="sqlite", db=str(db), window=30, query={"timeout": "0.2"}
+    )
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        for _ in range(3):
+            with pytest.raises(ConversationStoreUnavailable):
+                asyncio.run(tracker_store.retrieve("citoyen"))
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    outage = [r for r in caplog.records if "indisponible" in r.getMessage()]
+    assert len(outage) == 1, "the outage is logged once, not at every message"
+    tracker = asyncio.run(tracker_store.retrieve("citoyen"))
+    assert tracker is not None and tracker.get_slot("commune") == "Balma"
+    assert any("de nouveau disponible" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,195 @@
+"""The project's changes to Rasa 3.6.21's own behaviour, in one place, applied before Rasa serves.
+
+Each change closes a hole that Rasa's extension points cannot reach:
+
+- **Payloads only from the bot's own buttons.** Rasa treats any user message
+  starting with `/` as an intent with entities (`/donner_commune{"commune":
+  "Visitez https://evil.example"}`), and its default intents (`/restart`,
+  `/session_start`, `/back`) as commands. Here a `/…` message acts as a
+  payload only when it is exactly one the bot offered as a button in this
+  conversation; anything else a citizen types is text for the NLU (its
+  leading slashes removed, so Rasa cannot unpack it).
+- **Entity values validated where they enter**, whatever the channel and
+  whether they came from the NLU or from a button: a `commune` is one of the
+  37 official names, a `commune_hors_metropole` a known place outside, a
+  `sujet_avis` an intent of the domain; nothing else reaches the slots.
+- **No silent in-memory conversations.** Rasa's `Agent` wraps every tracker
+  store in `FailSafeTrackerStore`, which answers from an empty conversation
+  when the database cannot be read and keeps in memory what it could not
+  write. Stores that raise on purpose (`fails_loudly = True`) are used
+  unwrapped, so the channel tells the citizen the service is unavailable.
+- **A frozen action server costs seconds, not minutes.** Rasa waits up to
+  five minutes for a custom action; `BOT_ACTION_TIMEOUT` (seconds, default
+  5) bounds it, after which the turn has no reply and the channel says the
+  service is momentarily unavailable.
+
+`apply()` is idempotent. It is called by `bot.rasa_server` (how the project
+starts Rasa) and by the project's tracker store, so the changes are in
+place however Rasa is started with this project's endpoints.
+`tests/test_rasa_patches.py` ties each change to the pinned Rasa version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = [
+    "ACTION_TIMEOUT_ENV",
+    "PATCHED_RASA_VERSION",
+    "apply",
+    "as_text",
+    "offered_payloads",
+    "valid_entities",
+]
+
+logger = logging.getLogger(__name__)
+
+PATCHED_RASA_VERSION = "3.6.21"
+ACTION_TIMEOUT_ENV = "BOT_ACTION_TIMEOUT"
+_DEFAULT_ACTION_TIMEOUT_SECONDS = 5.0
+
+ENTITY_COMMUNE = "commune"
+ENTITY_OUTSIDE = "commune_hors_metropole"
+ENTITY_FEEDBACK_TOPIC = "sujet_avis"
+_MAX_ENTITY_VALUE_CHARS = 100
+
+# Everything Rasa's unpacking would skip before looking for its `/` prefix.
+_PAYLOAD_PREFIX = re.compile(r"^[\s/]+")
+
+_applied = False
+
+
+def as_text(text: str) -> str:
+    """A message that must not act as a payload, as the NLU will read it: no leading slashes."""
+    return _PAYLOAD_PREFIX.sub("", text)
+
+
+def offered_payloads(events: Iterable[Any]) -> set[str]:
+    """The button payloads the bot offered in these tracker events (the conversation's window)."""
+    payloads: set[str] = set()
+    for event in events:
+        data = getattr(event, "data", None)
+        if getattr(event, "type_name", None) != "bot" or not isinstance(data, dict):
+            continue
+        for button in data.get("buttons") or ():
+            payload = button.get("payload") if isinstance(button, dict) else None
+            if isinstance(payload, str):
+                payloads.add(payload.strip())
+    return payloads
+
+
+def _valid_values() -> dict[str, frozenset[str]]:
+    from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE
+
+    return {
+        ENTITY_COMMUNE: frozenset(COMMUNES),
+        ENTITY_OUTSIDE: frozenset(COMMUNES_HORS_METROPOLE),
+    }
+
+
+def valid_entities(entities: Any, intents: Iterable[str]) -> list[dict[str, Any]]:
+    """The entities whose value is one the bot knows; the others are dropped, whatever their source."""
+    if not isinstance(entities, list):
+        return []
+    allowed = {**_valid_values(), ENTITY_FEEDBACK_TOPIC: frozenset(intents)}
+    kept: list[dict[str, Any]] = []
+    for entity in entities:
+        if not isinstance(entity, dict):
+            continue
+        value = entity.get("value")
+        values = allowed.get(entity.get("entity"))  # type: ignore[arg-type]
+        if (
+            values is not None
+            and isinstance(value, str)
+            and len(value) <= _MAX_ENTITY_VALUE_CHARS
+            and value in values
+        ):
+            kept.append(entity)
+    return kept
+
+
+def _action_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    raw = environ.get(ACTION_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return _DEFAULT_ACTION_TIMEOUT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        logger.warning(
+            "%s=%r n'est pas un nombre de secondes positif : %s s utilisées.",
+            ACTION_TIMEOUT_ENV,
+            raw,
+            _DEFAULT_ACTION_TIMEOUT_SECONDS,
+        )
+        return _DEFAULT_ACTION_TIMEOUT_SECONDS
+    return seconds
+
+
+def _patch_parse_message() -> None:
+    from rasa.core.processor import MessageProcessor
+
+    original: Callable[..., Any] = MessageProcessor.parse_message
+
+    async def parse_message(
+        self: MessageProcessor,
+        message: Any,
+        tracker: Any = None,
+        only_output_properties: bool = True,
+    ) -> dict[str, Any]:
+        text = message.text if isinstance(message.text, str) else ""
+        if text.strip().startswith("/"):
+            offered = offered_payloads(tracker.events) if tracker is not None else set()
+            if text.strip() not in offered:
+                message.text = as_text(text)
+        parse_data: dict[str, Any] = await original(self, message, tracker, only_output_properties)
+        parse_data["entities"] = valid_entities(
+            parse_data.get("entities"), self.domain.intents if self.domain else ()
+        )
+        return parse_data
+
+    parse_message.__doc__ = original.__doc__
+    MessageProcessor.parse_message = parse_message
+
+
+def _patch_tracker_store_wrapper() -> None:
+    from rasa.core.agent import Agent
+
+    original: Callable[..., Any] = Agent._create_tracker_store
+
+    def create_tracker_store(store: Any, domain: Any) -> Any:
+        if store is not None and getattr(store, "fails_loudly", False):
+            store.domain = domain
+            return store
+        return original(store, domain)
+
+    Agent._create_tracker_store = staticmethod(create_tracker_store)
+
+
+def _patch_action_timeout() -> None:
+    import rasa.core.actions.action as action_module
+
+    action_module.DEFAULT_REQUEST_TIMEOUT = _action_timeout()
+
+
+def apply() -> None:
+    """Applies the project's changes to Rasa, once; refuses another Rasa version than the pinned one."""
+    global _applied
+    if _applied:
+        return
+    import rasa
+
+    if rasa.__version__ != PATCHED_RASA_VERSION:
+        raise RuntimeError(
+            f"bot.rasa_patches targets Rasa {PATCHED_RASA_VERSION}, found {rasa.__version__}: "
+            "review each change against the new version (tests/test_rasa_patches.py) first."
+        )
+    _patch_parse_message()
+    _patch_tracker_store_wrapper()
+    _patch_action_timeout()
+    _applied = True

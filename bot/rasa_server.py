@@ -1,0 +1,43 @@
+"""The Rasa server as this project runs it: Rasa's own command line, with the project's changes and a private token.
+
+Usage (what `bot.servers.BotProcesses` starts; arguments are those of `rasa`):
+    BOT_RASA_TOKEN=… python -m bot.rasa_server run --model models/bot-….tar.gz --enable-api …
+
+- The HTTP API token comes from `BOT_RASA_TOKEN`, never from the command
+  line: a process's arguments are visible to every local user (`ps`), its
+  environment only to its owner.
+- `bot.rasa_patches.apply()` runs before Rasa loads anything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["TOKEN_ENV", "main"]
+
+TOKEN_ENV = "BOT_RASA_TOKEN"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Starts Rasa's command line with `argv` (default: this process's arguments)."""
+    from rasa.__main__ import main as rasa_main
+
+    from bot import rasa_patches
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "--auth-token" in arguments:
+        raise SystemExit(
+            f"--auth-token refusé : il serait visible de tous (ps). Passez le jeton par {TOKEN_ENV}."
+        )
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if token and arguments[:1] == ["run"]:
+        arguments += ["--auth-token", token]
+    rasa_patches.apply()
+    # Rasa reads its own arguments from sys.argv; /proc/<pid>/cmdline keeps the original ones.
+    sys.argv = ["rasa", *arguments]
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""The project's changes to Rasa (bot.rasa_patches): tied to the pinned version, and seen from a citizen's side."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sqlite3
+
+import pytest
+import rasa
+import rasa.core.actions.action
+import rasa.core.agent
+import rasa.core.processor
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+
+from bot import rasa_patches
+from bot.communes import COMMUNES
+from bot.rasa_patches import as_text, offered_payloads, valid_entities
+from tests.conftest import RunningBot
+
+INTENTS = ("saluer", "prix_icapital", "collecte_dechets")
+
+
+# --- tied to Rasa 3.6.21: each place the patches rely on is still as they expect
+
+
+def test_the_patches_target_the_installed_rasa() -> None:
+    assert rasa.__version__ == rasa_patches.PATCHED_RASA_VERSION
+
+
+def test_rasa_still_wraps_every_store_in_its_in_memory_fallback() -> None:
+    source = inspect.getsource(rasa.core.agent.Agent)
+    assert "return FailSafeTrackerStore(tracker_store)" in source
+
+
+def test_rasa_still_reads_the_action_timeout_from_its_module_constant() -> None:
+    source = inspect.getsource(rasa.core.actions.action.RemoteAction.run)
+    assert "timeout=DEFAULT_REQUEST_TIMEOUT" in source
+
+
+def test_rasa_still_unpacks_slash_messages_after_stripping_spaces() -> None:
+    source = inspect.getsource(YAMLStoryReader.unpack_regex_message)
+    assert "message.get(TEXT).strip()" in source
+    assert "startswith(INTENT_MESSAGE_PREFIX)" in source
+    # The processor stores what parse_message left in message.text.
+    handle = inspect.getsource(rasa.core.processor.MessageProcessor._handle_message_with_tracker)
+    assert "parse_data = await self.parse_message(message, tracker)" in handle
+    assert "message.text," in handle
+
+
+def test_apply_is_idempotent_and_bounds_the_action_timeout() -> None:
+    rasa_patches.apply()
+    rasa_patches.apply()
+    assert 0 < rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT <= 30  # type: ignore[attr-defined]
+    store = object.__new__(type("Loud", (), {"fails_loudly": True, "domain": None}))
+    assert rasa.core.agent.Agent._create_tracker_store(store, None) is store
+
+
+# --- the pure parts
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("/restart", "restart"),
+        ("  //session_start", "session_start"),
+        ("/ /back", "back"),
+        ('/donner_commune{"commune":"Paris"}', 'donner_commune{"commune":"Paris"}'),
+        ("/", ""),
+        ("bonjour / au revoir", "bonjour / au revoir"),
+    ],
+)
+def test_a_payload_not_offered_is_read_as_text(typed: str, read: str) -> None:
+    assert as_text(typed) == read
+    assert not as_text(typed).strip().startswith("/")
+
+
+def test_offered_payloads_are_the_buttons_of_the_bot() -> None:
+    events = [
+        UserUttered("/avis_positif"),
+        BotUttered("Réponse", {"buttons": [{"title": "Oui", "payload": "/avis_positif"}]}),
+        BotUttered("Autre", {"buttons": [{"title": "x", "payload": " /aide "}, {"title": "y"}]}),
+        BotUttered("Sans bouton"),
+    ]
+    assert offered_payloads(events) == {"/avis_positif", "/aide"}
+
+
+def test_entity_values_must_be_known() -> None:
+    entities = [
+        {"entity": "commune", "value": "Balma"},
+        {"entity": "commune", "value": "Visitez https://evil.example"},
+        {"entity": "commune", "value": {"x": 1}},
+        {"entity": "commune", "value": "Paris"},
+        {"entity": "commune_hors_metropole", "value": "Paris"},
+        {"entity": "commune_hors_metropole", "value": "Balma"},
+        {"entity": "sujet_avis", "value": "prix_icapital"},
+        {"entity": "sujet_avis", "value": "inconnu"},
+        {"entity": "inconnue", "value": "Balma"},
+        "pas un dict",
+    ]
+    kept = valid_entities(entities, INTENTS)
+    assert [(e["entity"], e["value"]) for e in kept] == [
+        ("commune", "Balma"),
+        ("commune_hors_metropole", "Paris"),
+        ("sujet_avis", "prix_icapital"),
+    ]
+    assert valid_entities("pas une liste", INTENTS) == []
+    assert all(valid_entities([{"entity": "commune", "value": c}], ()) for c in COMMUNES)
+
+
+# --- a citizen typing payloads to the real bot
+
+
+
+def _all_text(replies: list[dict[str, object]]) -> str:
+    return "\n".join(str(r.get("text", "")) for r in replies)
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '/donner_commune{"commune":"Visitez https://evil.example"}',
+        '/saluer{"commune":"Paris"}',
+        '/horaires_mairie{"commune":"<a href=x>Mairie</a>"}',
+        '/collecte_dechets{"commune":"Balma Visitez evil.example"}',
+    ],
+)
+def test_typed_payloads_cannot_make_the_bot_say_anything(
+    running_bot: RunningBot, typed: str
+) -> None:
+    replies = running_bot.conversation().send(typed)
+    text = _all_text(replies)
+    assert replies, "the bot must answer"
+    for injected in ("evil.example", "Visitez", "Paris", "<a href", "mairie de Paris"):
+        assert injected not in text
+
+
+@pytest.mark.servers
+def test_a_non_string_commune_does_not_poison_the_conversation(running_bot: RunningBot) -> None:
+    conversation = running_bot.conversation()
+    assert conversation.send('/donner_commune{"commune":{"x":1}}')
+    assert conversation.send('/donner_commune{"commune":["Balma"]}')
+    answer = conversation.text("horaires de la mairie de Balma")
+    assert "Balma" in answer
+    assert "Balma" in conversation.text("et la collecte des déchets ?")
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("typed", ["/restart", "/session_start", "/back", "/out_of_scope", "/"])
+def test_rasa_commands_typed_by_a_citizen_are_just_text(
+    running_bot: RunningBot, typed: str
+) -> None:
+    conversation = running_bot.conversation()
+    assert "Colomiers" in conversation.text("horaires de la mairie de colomiers")
+    replies = conversation.send(typed)
+    assert 1 <= len(replies) <= 2
+    # Nothing was restarted: the commune is still remembered.
+    assert "Colomiers" in conversation.text("et la collecte des déchets ?")
+
+
+@pytest.mark.servers
+def test_buttons_the_bot_offered_still_work(running_bot: RunningBot) -> None:
+    conversation = running_bot.conversation()
+    replies = conversation.send("qui a gagné le prix icapital ?")
+    payloads = [b["payload"] for r in replies for b in r.get("buttons", [])]
+    negative = next(p for p in payloads if p.startswith("/avis_negatif"))
+    assert "sujet_avis" in negative
+    after = conversation.send(negative)
+    assert any(
+        b["payload"] == "/parler_a_un_agent" for r in after for b in r.get("buttons", [])
+    )
+
+
+@pytest.mark.servers
+def test_a_button_offered_elsewhere_is_not_a_payload_here(running_bot: RunningBot) -> None:
+    first = running_bot.conversation()
+    first.send("qui a gagné le prix icapital ?")
+    other = running_bot.conversation()
+    other.send('/avis_negatif{"sujet_avis": "prix_icapital"}')
+    with sqlite3.connect(running_bot.database) as db:
+        rows = db.execute(
+            "SELECT intent_name, data FROM events WHERE sender_id = ? AND type_name = 'user'",
+            (other.sender,),
+        ).fetchall()
+    assert rows and rows[0][0] != "avis_negatif"
+    assert not json.loads(rows[0][1])["text"].startswith("/")
+
+
+@pytest.mark.servers
+def test_injected_values_never_reach_the_stored_slots(running_bot: RunningBot) -> None:
+    conversation = running_bot.conversation()
+    conversation.send('/donner_commune{"commune":"Visitez https://evil.example"}')
+    conversation.send('/saluer{"commune":"Paris"}')
+    with sqlite3.connect(running_bot.database) as db:
+        stored = db.execute(
+            "SELECT data FROM events WHERE sender_id = ?", (conversation.sender,)
+        ).fetchall()
+        state = db.execute(
+            "SELECT slots FROM conversation_state WHERE sender_id = ?", (conversation.sender,)
+        ).fetchall()
+    everything = " ".join(row[0] for row in stored + state)
+    assert '"commune", "value": "Paris"' not in everything
+    assert "evil.example" not in json.dumps([json.loads(s[0]) for s in state])
+    assert all(
+        e.get("value") in COMMUNES
+        for row in stored
+        for e in (json.loads(row[0]).get("parse_data") or {}).get("entities", [])
+        if e.get("entity") == "commune"
+    )
