@@ -248,3 +248,50 @@ def test_watcher_serves_a_saved_file_without_any_request(tmp_path: Path) -> None
     while "mis à jour" not in base.topic("collecte_dechets").text_for("Toulouse"):  # type: ignore[union-attr]
         assert time.monotonic() < deadline, "le fichier enregistré n'a pas été rechargé"
         time.sleep(0.05)
+
+
+_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(9)
+)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"\x00\x01\x02\xff\xfe binaire",
+        "theme: Déchets\n".encode("latin-1"),
+        b"- une\n- liste\n",
+        b"juste du texte",
+        b"theme: [\n",
+        _BOMB.encode(),
+        b"theme: D\xc3\xa9chets\nsujets:\n  collecte_dechets: !!python/object/apply:os.system ['true']\n",
+        ("theme: Déchets\nsujets:\n" + "  collecte_dechets:\n    reponse: " + "x" * 200_000 + "\n").encode(),
+        b"theme: Dechets\nsujets:\n  collecte_dechets:\n    reponse: \x00\n",
+        b"theme: " + b"[" * 20_000 + b"]" * 20_000 + b"\n",
+    ],
+    ids=[
+        "vide",
+        "binaire",
+        "latin-1",
+        "liste",
+        "texte",
+        "yaml-casse",
+        "bombe-alias",
+        "balise-python",
+        "reponse-enorme",
+        "caractere-nul",
+        "imbrication",
+    ],
+)
+def test_hostile_knowledge_files_are_refused_in_french_without_crashing(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "dechets.yml"
+    path.write_bytes(content)
+    theme_file, problems = load_file(path, INTENTS, today=dt.date(2026, 11, 27))
+    assert theme_file is None
+    assert problems and all(p.severity in {"erreur", "avertissement"} for p in problems)
+    assert any(p.severity == "erreur" for p in problems)

@@ -46,6 +46,14 @@ class _Located:
         self.line = line
 
 
+class _AliasFound(Exception):
+    """The file reuses a node through a YAML alias (`*name`): refused, see `_Reader.read`."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 class _Reader:
     """Turns a composed YAML node tree into `_Located` values, noting duplicate keys."""
 
@@ -53,9 +61,17 @@ class _Reader:
         self.path = path
         self.problems: list[Problem] = []
         self._constructor = yaml.constructor.SafeConstructor()
+        self._seen: set[int] = set()
 
     def read(self, node: yaml.Node) -> _Located:
         line = node.start_mark.line + 1
+        # An alias makes one node appear in several places; nested aliases
+        # multiply (a few lines can stand for billions of values). Staff never
+        # need them, so the first reuse is refused.
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self._seen:
+                raise _AliasFound(line)
+            self._seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             mapping: dict[str, _Located] = {}
             key_lines: dict[str, int] = {}
@@ -80,6 +96,12 @@ class _Reader:
         if isinstance(node, yaml.SequenceNode):
             return _Located([self.read(item) for item in node.value], line)
         return _Located(self._constructor.construct_object(node, deep=True), line)
+
+
+_TOO_DEEP = (
+    "le fichier est imbriqué trop profondément pour être un fichier de connaissances : "
+    "repartez de l'exemple en tête du fichier."
+)
 
 
 def _plain(located: _Located) -> Any:
@@ -394,11 +416,35 @@ def load_file(
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         return None, [Problem(path, _error_line(error), _syntax_message(error, text))]
+    except yaml.reader.ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        return None, [
+            Problem(
+                path,
+                line,
+                f"caractère interdit (code {error.character:#04x}) : supprimez-le, il ne peut "
+                "pas figurer dans un fichier de connaissances.",
+            )
+        ]
+    except RecursionError:
+        return None, [Problem(path, 1, _TOO_DEEP)]
     if node is None:
         return None, [Problem(path, 1, "le fichier est vide.")]
 
     reader = _Reader(path)
-    root = reader.read(node)
+    try:
+        root = reader.read(node)
+    except _AliasFound as alias:
+        return None, [
+            Problem(
+                path,
+                alias.line,
+                "les renvois YAML (« &nom » puis « *nom ») ne sont pas acceptés : écrivez le "
+                "texte en entier à chaque endroit.",
+            )
+        ]
+    except RecursionError:
+        return None, [Problem(path, 1, _TOO_DEEP)]
     problems = reader.problems
     if not isinstance(root.value, dict):
         return None, [
