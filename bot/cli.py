@@ -25,8 +25,9 @@ import yaml
 
 from bot.channels import DEMO_PATH
 from bot.knowledge import PROJECT_ROOT, check_directory, default_knowledge_dir, domain_intents
+from bot.paths import VAR_DIR, private_dir
 from bot.report import build_report, collect, write_csv, write_html
-from bot.servers import BotProcesses, ExtraProcess, ServerDied, train_if_needed
+from bot.servers import TELEGRAM, BotProcesses, ProcessSpec, ServerDied, train_if_needed
 
 __all__ = ["main"]
 
@@ -58,8 +59,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _telegram_process(rest_url: str) -> ExtraProcess | None:
-    """The Telegram bridge to run beside the servers, when a token is configured."""
+def _telegram_process(rest_url: str) -> ProcessSpec | None:
+    """The Telegram bridge to run beside the servers, when a token is configured.
+
+    If it keeps stopping (a revoked token), it is given up and the servers run on.
+    """
     from bot.telegram.settings import TOKEN_VARIABLE
 
     if not os.environ.get(TOKEN_VARIABLE, "").strip():
@@ -68,7 +72,7 @@ def _telegram_process(rest_url: str) -> ExtraProcess | None:
         )
         return None
     command = (sys.executable, "-m", "bot", "telegram", "--rasa-url", rest_url)
-    return ExtraProcess("pont Telegram", command)
+    return ProcessSpec(TELEGRAM, "pont Telegram", command, essential=False)
 
 
 def _telegram(args: argparse.Namespace) -> int:
@@ -90,13 +94,12 @@ def _telegram(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    (PROJECT_ROOT / "var").mkdir(exist_ok=True)
+    private_dir(VAR_DIR)
     model = train_if_needed()
     bot = BotProcesses(model=model, rasa_port=args.port, actions_port=args.port_actions)
-    bot.extra = _telegram_process(bot.rest_url)
-    token_file = PROJECT_ROOT / "var" / "rasa-token"
-    token_file.write_text(bot.token + "\n", encoding="utf-8")
-    token_file.chmod(0o600)
+    telegram = _telegram_process(bot.rest_url)
+    if telegram is not None:
+        bot.extras.append(telegram)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -112,10 +115,11 @@ def _run(args: argparse.Namespace) -> int:
             '    exemple : curl -s -X POST -H "Content-Type: application/json" '
             f'-d \'{{"sender": "moi", "message": "bonjour"}}\' {bot.rest_url}\n'
             f"  API HTTP de Rasa : http://127.0.0.1:{bot.rasa_port}/ (jeton dans var/rasa-token)\n"
-            f"  Telegram : {'pont démarré' if bot.extra else 'désactivé (BOT_TELEGRAM_TOKEN absent)'}\n"
-            "Ctrl-C pour arrêter.",
+            f"  Telegram : {'pont démarré' if telegram else 'désactivé (BOT_TELEGRAM_TOKEN absent)'}\n"
+            "Un serveur qui s'arrête est redémarré ; Ctrl-C pour arrêter.",
             flush=True,
         )
+        # The same rounds as BotProcesses.start(supervise=True), in this thread.
         while True:
             bot.check_alive()
             time.sleep(1)

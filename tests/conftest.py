@@ -109,8 +109,9 @@ def running_bot(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         log_dir=ARTIFACTS / "logs",
         extra_env={"BOT_KNOWLEDGE_DIR": str(knowledge_dir)},
     )
-    processes.start()
+    processes.start(supervise=True)
     try:
         yield RunningBot(processes, knowledge_dir, database)
     finally:
         processes.stop()
+    assert processes.failure is None, processes.failure

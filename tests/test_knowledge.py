@@ -268,7 +268,12 @@ _BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         b"theme: [\n",
         _BOMB.encode(),
         b"theme: D\xc3\xa9chets\nsujets:\n  collecte_dechets: !!python/object/apply:os.system ['true']\n",
-        ("theme: Déchets\nsujets:\n" + "  collecte_dechets:\n    reponse: " + "x" * 200_000 + "\n").encode(),
+        (
+            "theme: Déchets\nsujets:\n"
+            + "  collecte_dechets:\n    reponse: "
+            + "x" * 200_000
+            + "\n"
+        ).encode(),
         b"theme: Dechets\nsujets:\n  collecte_dechets:\n    reponse: \x00\n",
         b"theme: " + b"[" * 20_000 + b"]" * 20_000 + b"\n",
     ],

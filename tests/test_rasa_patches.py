@@ -112,7 +112,6 @@ def test_entity_values_must_be_known() -> None:
 # --- a citizen typing payloads to the real bot
 
 
-
 def _all_text(replies: list[dict[str, object]]) -> str:
     return "\n".join(str(r.get("text", "")) for r in replies)
 
@@ -168,9 +167,7 @@ def test_buttons_the_bot_offered_still_work(running_bot: RunningBot) -> None:
     negative = next(p for p in payloads if p.startswith("/avis_negatif"))
     assert "sujet_avis" in negative
     after = conversation.send(negative)
-    assert any(
-        b["payload"] == "/parler_a_un_agent" for r in after for b in r.get("buttons", [])
-    )
+    assert any(b["payload"] == "/parler_a_un_agent" for r in after for b in r.get("buttons", []))
 
 
 @pytest.mark.servers
