@@ -43,12 +43,12 @@ import requests
 import yaml
 
 from bot.knowledge import PROJECT_ROOT
-from bot.servers import BotProcesses, ServerDied, model_fingerprint, train_if_needed
+from bot.servers import RASA, BotProcesses, ServerDied, model_fingerprint, train_if_needed
 
 logger = logging.getLogger("bench.conversation_latency")
 
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "conversation_latency.md"
-RASA_LABEL = "serveur Rasa"
+
 TARGET_RATIO = 1.5
 EARLY_TURN = 10
 WINDOW = 10
@@ -207,7 +207,7 @@ def measure(model: Path, setup: Setup, turns: int) -> Result:
                 warm_up = f"{sender}-warm-up"
                 for message in WARM_UP_MESSAGES[:WARM_UP_TURNS]:
                     send(session, bot.rest_url, warm_up, message)
-                rss_warm = rss_kib(bot.pid(RASA_LABEL))
+                rss_warm = rss_kib(bot.pid(RASA))
                 logger.info("%s: %d turns on conversation %s", setup.name, turns, sender)
                 for number in range(1, turns + 1):
                     elapsed, texts = send(
@@ -217,7 +217,7 @@ def measure(model: Path, setup: Setup, turns: int) -> Result:
                     replies.append(texts)
                     if number % 50 == 0:
                         logger.info("%s: turn %d, %.0f ms", setup.name, number, elapsed * 1000)
-                rss_end = rss_kib(bot.pid(RASA_LABEL))
+                rss_end = rss_kib(bot.pid(RASA))
                 # Other work on the machine skews the timings: the report shows it.
                 load_average = os.getloadavg()[0]
         except (ServerDied, requests.RequestException):

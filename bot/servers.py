@@ -461,16 +461,12 @@ class BotProcesses:
         """Process id of process `name` (`"rasa"`, `"actions"`…); None when it is not running."""
         if self._supervisor is None:
             return None
-        return self._supervisor.pid(self._key(name))
+        return self._supervisor.pid(name)
 
     def log_path(self, name: str) -> Path:
         """Where the output of process `name` (`"actions"`…) goes when `log_dir` is set."""
         assert self.log_dir is not None
-        return self.log_dir / f"{self._key(name)}.log"
-
-    def _key(self, name: str) -> str:
-        # Older callers name a process by its French label ("serveur Rasa").
-        return next((s.key for s in self.specs() if name in (s.key, s.label)), name)
+        return self.log_dir / f"{name}.log"
 
     @property
     def _endpoints_file(self) -> Path:

@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 from bot.knowledge import KnowledgeBase
+from bot.servers import ACTIONS
 from tests.conftest import RunningBot
 
 pytestmark = pytest.mark.servers
@@ -82,7 +83,7 @@ def test_knowledge_change_is_served_without_restart_and_broken_file_is_ignored(
     running_bot: RunningBot,
 ) -> None:
     path = running_bot.knowledge_dir / "mobilite.yml"
-    log = running_bot.processes.log_path("serveur d'actions")
+    log = running_bot.processes.log_path(ACTIONS)
     original = path.read_text(encoding="utf-8")
     marker = "Réponse modifiée par le service pour le test."
     try:
