@@ -8,8 +8,9 @@ All are named in `config.yml`:
   most of their features.
 - `bot.nlu.WordVectorsFeaturizer` adds the mean of the message's spaCy word
   vectors (a meaning the TF-IDF cannot see: "poubelle" is near "ordures").
-  Only spaCy's tokenizer and vector table are loaded: no tagger, parser or
-  named-entity model runs on a message.
+  Only spaCy's tokenizer and vector table are used: no tagger or parser is
+  loaded, and the named-entity model that comes with the shared copy
+  (`bot.language`) runs only when personal data is masked before storage.
 - `bot.nlu.LinearIntentClassifier` is a linear SVM on those sentence features;
   its confidences are a softmax of the SVM scores. On the data this bot
   learns from (a few dozen examples per intent) it beats DIET on accuracy,
@@ -26,10 +27,9 @@ All are named in `config.yml`:
 from __future__ import annotations
 
 import difflib
-import functools
 import itertools
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import joblib
 import numpy as np
@@ -48,9 +48,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from spacy.lang.fr.stop_words import STOP_WORDS
 
 from bot.communes import find_communes, fold
-
-if TYPE_CHECKING:
-    from spacy.language import Language
+from bot.language import french
 
 __all__ = [
     "CommuneExtractor",
@@ -181,16 +179,6 @@ class TfidfFeaturizer(_FittedComponent):
         return messages
 
 
-@functools.lru_cache(maxsize=2)
-def _vectors_only(model_name: str) -> Language:
-    """The spaCy model with every pipe excluded: its tokenizer and its vector table."""
-    import spacy
-
-    meta = spacy.info(model_name)
-    components = meta.get("components", []) if isinstance(meta, dict) else []
-    return spacy.load(model_name, exclude=components)
-
-
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class WordVectorsFeaturizer(GraphComponent):
     """The mean spaCy vector of a message's words, unit length (zeros if none is known)."""
@@ -205,7 +193,7 @@ class WordVectorsFeaturizer(GraphComponent):
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._config = {**self.get_default_config(), **config}
-        self._nlp = _vectors_only(self._config["model"])
+        self._nlp = french(self._config["model"])
         self._size = int(self._nlp.vocab.vectors.shape[1])
 
     @classmethod
@@ -381,7 +369,7 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         self._resource = resource
         self.vocabulary = vocabulary
         self.pairs = pairs
-        self._lexicon = _vectors_only(model).vocab if model else None
+        self._lexicon = french(model).vocab if model else None
         self._long_words = sorted(word for word in vocabulary if len(word) >= 5)
 
     @classmethod

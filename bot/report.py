@@ -11,29 +11,61 @@ default, PostgreSQL with a `postgresql://` URL) and lists, for the period:
 - answers citizens said did not help (the topic and the question asked).
 
 Similar messages are grouped and counted, most frequent first, and personal
-data (e-mails, phone numbers…) is masked. Written as CSV (for a spreadsheet)
-and as an HTML page; each example can be copied into `data/nlu.yml` as a
-training example of the right intent (see the staff guide).
+data (e-mails, phone numbers, names…) is masked (`bot.privacy.mask`). Written
+as CSV (for a spreadsheet) and as an HTML page; each example can be copied
+into `data/nlu.yml` as a training example of the right intent (see the staff
+guide).
+
+Whatever citizens typed, the report is written, in bounded time:
+
+- control characters are removed (line breaks and tabs become spaces), so a
+  NUL or an escape sequence neither breaks the CSV nor reaches the page;
+- only the start of a message is masked and shown (`SHOWN_CHARS`, then "…"),
+  and only its first `COMPARED_CHARS` characters are compared for grouping;
+- a CSV cell that a spreadsheet would read as a formula (starting with `=`,
+  `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'` (OWASP's
+  advice against CSV injection); the HTML page escapes everything.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import html
 import json
+import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from spacy.lang.fr.stop_words import STOP_WORDS
 
 from bot.communes import fold
 from bot.privacy import mask
 
-__all__ = ["Category", "Group", "build_report", "collect", "write_csv", "write_html"]
+__all__ = [
+    "COMPARED_CHARS",
+    "SHOWN_CHARS",
+    "Category",
+    "Group",
+    "build_report",
+    "clean",
+    "collect",
+    "write_csv",
+    "write_html",
+]
+
+logger = logging.getLogger(__name__)
+
+SHOWN_CHARS = 300  # a message is shown (and masked) up to this length, then "…"
+COMPARED_CHARS = 200  # grouping compares messages on their start only
+# Nothing past this is read from a message: what follows is never shown.
+_READ_CHARS = 10_000
+_TOPIC_CHARS = 100
 
 FALLBACK = "nlu_fallback"
 OFF_TOPIC = "hors_sujet"
@@ -83,20 +115,89 @@ class Group:
         return self.texts.most_common(1)[0][0]
 
 
-_STOP = frozenset(fold(word) for word in STOP_WORDS)
+# Line breaks, tabs and other separators become spaces; other control and
+# format characters (NUL, escape sequences, bidirectional overrides, lone
+# surrogates that cannot be written as UTF-8) are dropped.
+_SPACES = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    r"\ufeff\ud800-\udfff]+"
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(w for w in fold(text).split() if w not in _STOP) or frozenset(
-        fold(text).split()
-    )
+def clean(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A citizen's text as staff may read it: one line, personal data masked, `limit` characters at most.
+
+    A longer text is cut and ends with "…". Bounded cost whatever the length.
+    """
+    text = _INVISIBLE.sub("", _SPACES.sub(" ", text[:_READ_CHARS])).strip()
+    masked_chars = limit + 100
+    if len(text) > masked_chars:
+        # Cut between words where possible, so that no number is masked half.
+        cut = text.rfind(" ", limit, masked_chars)
+        text = text[: cut if cut > 0 else masked_chars]
+    text = mask(text)
+    if len(text) > limit:
+        text = text[:limit].rstrip() + "…"
+    return text
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.fr.stop_words import STOP_WORDS
+
+    return frozenset(fold(word) for word in STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=16384)
+def _signature(text: str) -> tuple[str, frozenset[str]]:
+    """The folded start of a text and its significant words: what grouping compares."""
+    folded = fold(text[:COMPARED_CHARS])
+    words = folded.split()
+    stop = _stop_words()
+    return folded, frozenset(w for w in words if w not in stop) or frozenset(words)
 
 
 def _similar(a: str, b: str) -> bool:
-    wa, wb = _words(a), _words(b)
+    (fa, wa), (fb, wb) = _signature(a), _signature(b)
     if wa and wb and len(wa & wb) / len(wa | wb) >= 0.5:
         return True
-    return SequenceMatcher(None, fold(a), fold(b)).ratio() >= 0.8
+    matcher = SequenceMatcher(None, fa, fb)
+    # The cheap upper bounds first: most pairs stop there.
+    return (
+        matcher.real_quick_ratio() >= 0.8
+        and matcher.quick_ratio() >= 0.8
+        and matcher.ratio() >= 0.8
+    )
+
+
+def _event(data: Any) -> dict[str, Any] | None:
+    """A stored user event as a dict, or None if it is not one (never fatal)."""
+    try:
+        event = json.loads(data) if isinstance(data, (str, bytes)) else None
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _feedback_topic(parse: dict[str, Any]) -> str:
+    entities = parse.get("entities")
+    for entity in entities if isinstance(entities, list) else []:
+        if isinstance(entity, dict) and entity.get("entity") == FEEDBACK_ENTITY:
+            return clean(str(entity.get("value") or ""), _TOPIC_CHARS)
+    return ""
 
 
 def collect(
@@ -105,7 +206,10 @@ def collect(
     until: dt.datetime,
     low_confidence: float = 0.6,
 ) -> list[Item]:
-    """The messages of the period that staff should review, personal data masked."""
+    """The messages of the period that staff should review, cleaned and personal data masked.
+
+    A row that is not a readable user event is skipped (and counted in the log).
+    """
     engine = sa.create_engine(database_url)
     query = sa.text(
         "SELECT sender_id, type_name, timestamp, intent_name, data FROM events "
@@ -113,39 +217,49 @@ def collect(
         "ORDER BY id"
     )
     items: list[Item] = []
+    # The raw start of each conversation's last question, cleaned only if asked for.
     last_question: dict[str, str] = {}
-    with engine.connect() as connection:
-        rows = connection.execute(query, {"since": since.timestamp(), "until": until.timestamp()})
-        for sender, _, timestamp, intent, data in rows:
-            event = json.loads(data)
-            text = (event.get("text") or "").strip()
-            parse = event.get("parse_data") or {}
-            confidence = (parse.get("intent") or {}).get("confidence")
-            when = dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
-            if intent == NEGATIVE_FEEDBACK:
-                topic = next(
-                    (
-                        e.get("value")
-                        for e in parse.get("entities", [])
-                        if e.get("entity") == FEEDBACK_ENTITY
-                    ),
-                    "",
-                )
-                question = last_question.get(sender, "")
-                items.append(Item(Category.NEGATIVE, mask(question), topic or "", None, when))
-                continue
-            if text.startswith("/"):
-                continue  # a button press: the citizen's own words came before
-            last_question[sender] = text
-            if intent == FALLBACK:
-                items.append(Item(Category.NOT_UNDERSTOOD, mask(text), "", confidence, when))
-            elif intent == OFF_TOPIC:
-                items.append(Item(Category.OFF_TOPIC, mask(text), "", confidence, when))
-            elif confidence is not None and confidence < low_confidence:
-                items.append(
-                    Item(Category.LOW_CONFIDENCE, mask(text), intent or "", confidence, when)
-                )
-    engine.dispose()
+    unreadable = 0
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                query, {"since": since.timestamp(), "until": until.timestamp()}
+            )
+            for sender, _, timestamp, intent, data in rows:
+                event = _event(data)
+                text = event.get("text") if event else None
+                if event is None or not isinstance(text, (str, type(None))):
+                    unreadable += 1
+                    continue
+                text = (text or "")[:_READ_CHARS].strip()
+                parse = _dict(event.get("parse_data"))
+                confidence = _dict(parse.get("intent")).get("confidence")
+                if not isinstance(confidence, (int, float)) or isinstance(confidence, bool):
+                    confidence = None
+                when = dt.datetime.fromtimestamp(float(timestamp), tz=dt.timezone.utc)
+                intent = intent if isinstance(intent, str) else ""
+                if intent == NEGATIVE_FEEDBACK:
+                    question = clean(last_question.get(sender, ""))
+                    items.append(
+                        Item(Category.NEGATIVE, question, _feedback_topic(parse), None, when)
+                    )
+                    continue
+                if text.startswith("/"):
+                    continue  # a button press: the citizen's own words came before
+                last_question[sender] = text
+                if intent == FALLBACK:
+                    items.append(Item(Category.NOT_UNDERSTOOD, clean(text), "", confidence, when))
+                elif intent == OFF_TOPIC:
+                    items.append(Item(Category.OFF_TOPIC, clean(text), "", confidence, when))
+                elif confidence is not None and confidence < low_confidence:
+                    topic = clean(intent, _TOPIC_CHARS)
+                    items.append(
+                        Item(Category.LOW_CONFIDENCE, clean(text), topic, confidence, when)
+                    )
+    finally:
+        engine.dispose()
+    if unreadable:
+        logger.warning("Rapport : %d événement(s) illisible(s) ignoré(s).", unreadable)
     return items
 
 
@@ -176,7 +290,10 @@ def build_report(items: list[Item]) -> list[Group]:
 
 
 def write_csv(groups: list[Group], path: Path) -> None:
-    """One line per group, for a spreadsheet (semicolon-separated, UTF-8 with BOM for Excel)."""
+    """One line per group, for a spreadsheet (semicolon-separated, UTF-8 with BOM for Excel).
+
+    No cell starts like a formula: those get a leading `'`.
+    """
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=";")
         writer.writerow(
@@ -186,7 +303,8 @@ def write_csv(groups: list[Group], path: Path) -> None:
             variants = " | ".join(text for text, _ in g.texts.most_common()[1:6])
             mean = f"{sum(g.confidences) / len(g.confidences):.2f}" if g.confidences else ""
             last = g.last.astimezone().strftime("%Y-%m-%d %H:%M") if g.last else ""
-            writer.writerow([g.category, g.topic, g.count, g.example, variants, mean, last])
+            row = [g.category, g.topic, g.count, g.example, variants, mean, last]
+            writer.writerow([_cell(value) for value in row])
 
 
 def write_html(groups: list[Group], path: Path, since: dt.date, until: dt.date) -> None:
@@ -200,7 +318,8 @@ def write_html(groups: list[Group], path: Path, since: dt.date, until: dt.date) 
         "th{background:#eee}code{background:#f3f3f3;padding:.1rem .3rem}</style></head><body>",
         "<h1>Questions sans réponse satisfaisante</h1>",
         f"<p>Du {since.strftime('%d/%m/%Y')} au {until.strftime('%d/%m/%Y')}. Les données personnelles "
-        "(courriels, téléphones, numéros) sont masquées. Pour apprendre au bot une formulation, copiez "
+        "(courriels, téléphones, numéros, noms) sont masquées ; un message de plus de "
+        f"{SHOWN_CHARS} caractères est coupé (…). Pour apprendre au bot une formulation, copiez "
         "la ligne <code>- …</code> sous la bonne intention dans <code>data/nlu.yml</code> "
         "(voir le guide des agents).</p>",
     ]
