@@ -47,11 +47,14 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.exc
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.constants import POSTGRESQL_SCHEMA
+from rasa.core.tracker_store import SQLTrackerStore, ensure_schema_exists
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.utils.cli import print_error_and_exit
+from sqlalchemy.orm import Session
 
 from bot import rasa_patches
 from bot.privacy import mask
@@ -139,6 +142,28 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if self._failing:
             self._failing = False
             logger.warning("Base des conversations de nouveau disponible.")
+
+    @contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        """A database session; unlike Rasa's, a `ValueError` inside it does not exit the server.
+
+        Rasa's `session_scope` turns any `ValueError` raised while the session
+        is open into `sys.exit(1)` (it means a missing PostgreSQL schema); a
+        sender id with half an emoji raises one from SQLite, and would stop
+        the server for everyone. Only the schema check keeps that meaning here.
+        """
+        session = self.sessionmaker()
+        try:
+            try:
+                ensure_schema_exists(session)
+            except ValueError as schema:
+                print_error_and_exit(
+                    f"Schéma PostgreSQL « {schema} » introuvable : créez-le ou retirez "
+                    f"{POSTGRESQL_SCHEMA} de l'environnement."
+                )
+            yield session
+        finally:
+            session.close()
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         with self._database("lecture"):

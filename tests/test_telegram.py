@@ -31,6 +31,7 @@ from telegram import Chat, Message, Update, User
 from telegram.error import RetryAfter
 from telegram.request import HTTPXRequest
 
+from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
 from bot.knowledge import PROJECT_ROOT, KnowledgeBase
 from bot.telegram import (
     ALLOWED_UPDATES,
@@ -156,17 +157,18 @@ class SwitchableProxy:
 
 
 class StandInRasa:
-    """A loopback stand-in for Rasa's REST channel that answers with scripted replies."""
+    """A loopback stand-in for Rasa's REST channel that answers with scripted replies (and status)."""
 
-    def __init__(self, replies: list[dict[str, Any]]) -> None:
+    def __init__(self, replies: list[dict[str, Any]], status: int = 200) -> None:
         self.replies = replies
+        self.status = status
         self.received: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     async def _webhook(self, request: web.Request) -> web.Response:
         self.received.append(await request.json())
-        return web.json_response(self.replies)
+        return web.json_response(self.replies, status=self.status)
 
     async def __aenter__(self) -> StandInRasa:
         app = web.Application()
@@ -571,7 +573,7 @@ def test_a_6000_character_answer_arrives_split_at_paragraphs_in_order(
 
     async def scenario() -> list[SentMessage]:
         async with FakeTelegram() as telegram, bridge(telegram, running_bot.processes.rest_url):
-            await telegram.send_update(telegram.callback_update(chat, "/eau_assainissement"))
+            await telegram.send_update(telegram.text_update(chat, "l'eau du robinet est potable ?"))
             sent = await telegram.wait_for(chat, lambda sent: any(m.links for m in sent))
             assert telegram.refused == []
             return sent
@@ -593,7 +595,7 @@ def test_hostile_formatting_in_an_answer_is_sent_as_written(running_bot: Running
 
     async def scenario() -> list[SentMessage]:
         async with FakeTelegram() as telegram, bridge(telegram, running_bot.processes.rest_url):
-            await telegram.send_update(telegram.callback_update(chat, "/signaler_probleme"))
+            await telegram.send_update(telegram.text_update(chat, "signaler un nid de poule"))
             sent = await telegram.wait_for(chat, _containing("Tarif"))
             assert telegram.refused == []
             return sent
@@ -817,3 +819,98 @@ def test_standalone_command_polls_and_logs_no_personal_data(running_bot: Running
     assert str(chat) not in output
     assert question not in output
     assert token not in output
+
+
+# -- bad input and faults -------------------------------------------------------------------
+
+
+def test_too_long_message_never_reaches_rasa_and_help_is_asked_in_words() -> None:
+    chat = 616
+    reply = {"recipient_id": "x", "text": "Réponse de l'assistant."}
+
+    async def scenario() -> tuple[list[SentMessage], list[dict[str, Any]]]:
+        async with StandInRasa([reply]) as rasa, FakeTelegram() as telegram:
+            async with bridge(telegram, rasa.rest_url):
+                for text in ("🙂" * 4096, "é" * (MAX_MESSAGE_CHARS + 1), "é" * MAX_MESSAGE_CHARS):
+                    await telegram.send_update(telegram.text_update(chat, text))
+                await telegram.send_update(telegram.text_update(chat, "/start"))
+                await telegram.send_update(telegram.text_update(chat, "/aide"))
+                sent = await telegram.wait_for(chat, lambda sent: len(sent) >= 5)
+            return sent, rasa.received
+
+    sent, received = run(scenario())
+    assert [m.visible for m in sent[:3]] == [TOO_LONG, TOO_LONG, reply["text"]]
+    assert sent[3].visible.startswith(WELCOME) and sent[4].visible.endswith(TELEGRAM_HELP)
+    # The help topic is asked in words: Rasa takes "/..." only from a button it offered.
+    assert [r["message"] for r in received] == ["é" * MAX_MESSAGE_CHARS, "aide", "aide"]
+
+
+@pytest.mark.parametrize(
+    ("status", "replies"),
+    [
+        (503, [{"recipient_id": "x", "text": UNAVAILABLE}]),
+        (200, []),
+        (200, [{"recipient_id": "x", "image": "https://exemple.fr/a.png"}]),
+        (400, {"erreur": "Requête invalide"}),
+    ],
+    ids=["REST channel 503", "no reply", "nothing to show", "REST channel 400"],
+)
+def test_a_failure_behind_the_rest_channel_is_never_silence(
+    status: int, replies: list[dict[str, Any]]
+) -> None:
+    chat = 617
+
+    async def scenario() -> list[SentMessage]:
+        async with (
+            StandInRasa(replies, status) as rasa,
+            FakeTelegram() as telegram,
+            bridge(telegram, rasa.rest_url),
+        ):
+            await telegram.send_update(telegram.text_update(chat, "bonjour"))
+            await telegram.send_update(telegram.text_update(chat, "/aide"))
+            return await telegram.wait_for(chat, lambda sent: len(sent) >= 2)
+
+    sent = run(scenario())
+    assert [m.visible for m in sent] == [UNAVAILABLE, UNAVAILABLE]
+
+
+@pytest.mark.servers
+def test_bad_updates_get_a_reply_and_the_conversation_keeps_its_context(
+    running_bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    chat, other = 618, 619
+
+    async def scenario() -> tuple[list[SentMessage], list[SentMessage], list[dict[str, Any]]]:
+        async with FakeTelegram() as telegram, bridge(telegram, running_bot.processes.rest_url):
+            await telegram.send_update(telegram.text_update(chat, "horaires de la mairie de balma"))
+            await telegram.wait_for(chat, _containing("Balma"))
+            for text in ("🙂" * 4096, "bonjour\x00\x00", "     ", "/session_start"):
+                await telegram.send_update(telegram.text_update(chat, text))
+            await telegram.send_update(telegram.text_update(chat, "et la collecte des déchets ?"))
+
+            def context_kept(sent: list[SentMessage]) -> bool:
+                visible = [m.visible for m in sent]
+                return UNKNOWN_COMMAND in visible and any(
+                    "collecte" in text.lower() and "Balma" in text
+                    for text in visible[visible.index(UNKNOWN_COMMAND) :]
+                )
+
+            sent = await telegram.wait_for(chat, context_kept)
+
+            # A forged button, made up by a client: an answer, whatever it is, and no spinner left.
+            press = telegram.callback_update(other, "/restart")
+            await telegram.send_update(press)
+            forged = await telegram.wait_for(other, lambda sent: len(sent) >= 1)
+            await telegram.send_update(telegram.text_update(other, "/start"))
+            forged = await telegram.wait_for(other, lambda sent: any(m.buttons for m in sent[1:]))
+            return sent, forged, telegram.callback_answers
+
+    sent, forged, answers = run(scenario())
+    visible = [m.visible for m in sent]
+    too_long, unknown = visible.index(TOO_LONG), visible.index(UNKNOWN_COMMAND)
+    # "bonjour" with NUL characters, then only spaces: each answered by the bot.
+    assert unknown - too_long >= 3 and all(visible[too_long + 1 : unknown])
+    assert len(answers) == 1 and "text" not in answers[0]
+    assert forged[0].visible and forged[-1].visible.startswith(WELCOME)
+    assert "🙂" not in caplog.text

@@ -166,3 +166,19 @@ def test_a_locked_database_raises_instead_of_forgetting(
     tracker = asyncio.run(tracker_store.retrieve("citoyen"))
     assert tracker is not None and tracker.get_slot("commune") == "Balma"
     assert any("de nouveau disponible" in r.getMessage() for r in caplog.records)
+
+
+def test_a_sender_id_sqlite_cannot_encode_is_an_error_not_the_end_of_the_server(
+    tmp_path: Path,
+) -> None:
+    tracker_store = store(tmp_path / "conversations.db")
+
+    async def talk() -> None:
+        tracker = await tracker_store.get_or_create_tracker("citoyen-\ud800")
+        tracker.update(UserUttered("bonjour", {"name": "saluer", "confidence": 0.9}))
+        await tracker_store.save(tracker)
+
+    # Rasa's own session scope calls sys.exit(1) here (SystemExit is not an Exception).
+    with pytest.raises(Exception, match="surrogate"):
+        asyncio.run(talk())
+    asyncio.run(converse(tmp_path / "conversations.db", 2))

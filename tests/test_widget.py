@@ -28,6 +28,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from bot.channels import ConversationIds, OriginPolicy, load_secret, normalise_origin
+from bot.channels.texts import BAD_METHOD, BAD_REQUEST, RATE_LIMITED, TOO_LONG, UNAVAILABLE
 from tests.conftest import ARTIFACTS, RunningBot
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -506,6 +507,45 @@ def test_what_is_typed_while_waiting_is_kept_when_sending_fails(
 
 
 @pytest.mark.servers
+def test_server_refusals_are_shown_in_its_own_french_words_and_the_text_kept(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    tab.open()
+
+    def refuse(status: int, text: str) -> None:
+        tab.page.unroute(MESSAGES)
+        tab.page.route(
+            MESSAGES,
+            lambda route: route.fulfill(
+                status=status,
+                content_type="application/json",
+                headers={"Retry-After": "30"},
+                body=json.dumps({"erreur": text}),
+            ),
+        )
+
+    # The bot failed (conversation store, action server): the server's French words.
+    refuse(503, UNAVAILABLE)
+    tab.input.fill(FOLLOW_UP_QUESTION)
+    tab.page.keyboard.press("Enter")
+    expect(tab.alert).to_contain_text("service momentanément indisponible")
+    expect(tab.input).to_have_value(FOLLOW_UP_QUESTION)
+    expect(tab.page.locator(".tm-msg-user")).to_have_count(0)
+
+    refuse(429, RATE_LIMITED)
+    tab.button("Réessayer").click()
+    expect(tab.alert).to_contain_text("patientez quelques instants")
+    expect(tab.input).to_have_value(FOLLOW_UP_QUESTION)
+    _axe(tab, "server refusal shown")
+
+    tab.page.unroute(MESSAGES)
+    tab.button("Réessayer").click()
+    expect(tab.log).to_contain_text("Athènes", timeout=REPLY_MS)
+    expect(tab.alert).to_have_text("")
+
+
+@pytest.mark.servers
 def test_text_is_shown_never_run_as_html(
     running_bot: RunningBot, citizen: Callable[..., Citizen]
 ) -> None:
@@ -639,6 +679,67 @@ def test_forged_or_foreign_conversation_ids_are_refused(running_bot: RunningBot)
         assert "Conversation inconnue" in reply["erreur"], case
     assert _events(running_bot, rest.sender) == rest_events
     assert _events(running_bot, guessed) == 0
+
+
+def _post_raw(url: str, data: bytes, method: str = "POST") -> tuple[int, Any]:
+    request = urllib.request.Request(
+        url, data=data or None, headers={"Content-Type": "text/plain"}, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=REPLY_MS / 1000) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.servers
+def test_bad_bodies_get_french_4xx_and_the_conversation_goes_on(running_bot: RunningBot) -> None:
+    api = _pages(running_bot)
+    _, started, _ = _post(f"{api}/conversations", {})
+    token = started["conversation"]
+    sender = token.rsplit(".", 1)[0]
+    status, reply, _ = _post(
+        f"{api}/messages", {"conversation": token, "text": "horaires de la mairie de colomiers"}
+    )
+    assert status == 200 and "Colomiers" in reply["messages"][0]["text"]
+    stored = _events(running_bot, sender)
+
+    deep = b"[" * 5000 + b"]" * 5000
+    with_token = f'{{"conversation": "{token}", '.encode()
+    bad = {
+        "empty body": b"",
+        "null": b"null",
+        "array": b"[]",
+        "string": b'"x"',
+        "number": b"42",
+        "not JSON": b"conversation=x&text=bonjour",
+        "invalid UTF-8": with_token + b'"text": "\xff"}',
+        "nested 5,000 deep": deep,
+        "object nested 5,000 deep": with_token + b'"text": "x", "autre": ' + deep + b"}",
+        "text missing": with_token[:-2] + b"}",
+        "text null": with_token + b'"text": null}',
+        "text a number": with_token + b'"text": 42}',
+        "text an object": with_token + b'"text": {"a": 1}}',
+        "text a list": with_token + b'"text": ["bonjour"]}',
+    }
+    seen = {case: _post_raw(f"{api}/messages", body) for case, body in bad.items()}
+    assert seen == {case: (400, {"erreur": BAD_REQUEST}) for case in bad}
+
+    too_long = {
+        "1,001 characters": json.dumps({"conversation": token, "text": "a" * 1001}).encode(),
+        "10,000 emoji": json.dumps({"conversation": token, "text": "🙂" * 10_000}).encode(),
+        "1 MB body": json.dumps({"conversation": token, "text": "a" * 1_000_000}).encode(),
+    }
+    for case, body in too_long.items():
+        assert _post_raw(f"{api}/messages", body) == (413, {"erreur": TOO_LONG}), case
+    for path in ("messages", "conversations"):
+        assert _post_raw(f"{api}/{path}", b"", method="GET") == (405, {"erreur": BAD_METHOD})
+
+    assert _events(running_bot, sender) == stored
+    status, reply, _ = _post(
+        f"{api}/messages", {"conversation": token, "text": "et la collecte des déchets ?"}
+    )
+    assert status == 200 and "Colomiers" in reply["messages"][0]["text"]
 
 
 @pytest.mark.servers

@@ -6,15 +6,25 @@ Registered in credentials.yml (Rasa then serves it under /webhooks/web/):
       allowed_origins:                       # sites that may embed the widget
         - https://www.toulouse-metropole.fr
       conversation_max_age_hours: 24         # optional
+      rate_limits:                           # optional, 0 turns a limit off
+        messages_per_minute: 20              # per conversation
+        conversations_per_minute_per_address: 20
+        requests_per_minute_per_address: 120
 
 `BOT_WEB_ORIGINS` (comma separated) adds origins, `BOT_WEB_SECRET` sets the
-signing key (else a random one is kept in var/web-secret, mode 0600).
+signing key (else a random one is kept in var/web-secret, mode 0600), and
+`BOT_WEB_MESSAGES_PER_MINUTE`, `BOT_WEB_CONVERSATIONS_PER_MINUTE_PER_ADDRESS`,
+`BOT_WEB_REQUESTS_PER_MINUTE_PER_ADDRESS` override the limits
+(bot/channels/ratelimit.py).
 
 Routes:
     GET  /webhooks/web/                  health
     POST /webhooks/web/conversations     -> {"conversation": "<signed token>"}
     POST /webhooks/web/messages          {"conversation": token, "text": "..."}
                                          -> {"messages": [{"text", "buttons": [{"title", "payload"}]}]}
+         errors: {"erreur": "<French sentence the widget shows>"} with 400 (unreadable),
+         401 (unknown or expired conversation), 403 (site not allowed), 413 (too long),
+         429 (too many requests, with Retry-After), 503 (the bot failed or said nothing)
     GET  /webhooks/web/widget.js, widget.css        the widget (one script tag embeds it)
     GET  /webhooks/web/demo, demo/demarches, demo/donnees   demo pages of a metropole site
 
@@ -26,30 +36,32 @@ site that is not allowed before anything reaches Rasa.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
+import ipaddress
 import logging
 import os
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.conversations import DEFAULT_MAX_AGE_SECONDS, ConversationIds, load_secret
+from bot.channels.http import read_body
 from bot.channels.origins import ORIGINS_ENV, OriginPolicy
+from bot.channels.ratelimit import RateLimits, WebRateLimiter, retry_after_seconds
+from bot.channels.texts import BAD_METHOD, RATE_LIMITED, UNAVAILABLE
+from bot.channels.turns import Handler, run_turn
+from bot.channels.validation import MAX_BODY_BYTES, Refused, read_web_request
 
-__all__ = ["MAX_MESSAGE_CHARS", "WEB_DIR", "WebChannel", "public_messages"]
+__all__ = ["WEB_DIR", "WebChannel", "public_messages"]
 
 logger = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-MAX_MESSAGE_CHARS = 1000
-_MAX_BODY_BYTES = 16 * 1024
 
 # Tells Rasa's CORS layer (sanic-cors) that this channel already set its own
 # headers, so `rasa run --cors` never adds a second Access-Control-Allow-Origin.
@@ -73,11 +85,6 @@ _DEMO_POLICY = (
 # Everything a citizen reads is French.
 ERROR_ORIGIN = "Ce site n'est pas autorisé à utiliser l'assistant."
 ERROR_CONVERSATION = "Conversation inconnue ou expirée : une nouvelle conversation est nécessaire."
-ERROR_REQUEST = "Requête invalide : un texte et une conversation sont attendus."
-ERROR_TOO_LONG = f"Message trop long : {MAX_MESSAGE_CHARS} caractères au plus."
-ERROR_BOT = "L'assistant n'a pas pu répondre. Réessayez dans un instant."
-
-Handler = Callable[[UserMessage], Awaitable[Any]]
 
 
 def public_messages(collected: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,6 +107,14 @@ def _short(sender: str) -> str:
     return sender[:16]
 
 
+def _is_proxy_like(address: str) -> bool:
+    """Whether a peer address is one a reverse proxy typically has (loopback, private network)."""
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_private
+    except ValueError:
+        return False
+
+
 class WebChannel(InputChannel):
     """The accessible web widget's channel: the only way the widget talks to the bot."""
 
@@ -115,23 +130,45 @@ class WebChannel(InputChannel):
         )
         hours = credentials.get("conversation_max_age_hours")
         max_age = int(float(hours) * 3600) if hours else DEFAULT_MAX_AGE_SECONDS
-        return cls(policy, ConversationIds(load_secret(), max_age))
+        limits = RateLimits.from_config(credentials.get("rate_limits"), os.environ)
+        return cls(policy, ConversationIds(load_secret(), max_age), WebRateLimiter(limits))
 
     def __init__(
-        self, policy: OriginPolicy | None = None, ids: ConversationIds | None = None
+        self,
+        policy: OriginPolicy | None = None,
+        ids: ConversationIds | None = None,
+        limiter: WebRateLimiter | None = None,
     ) -> None:
         self.policy = policy or OriginPolicy(frozenset())
         self.ids = ids or ConversationIds(load_secret())
+        self.limiter = limiter or WebRateLimiter(RateLimits())
+        self._warned_proxy = False
+        limits = self.limiter.limits
         logger.info(
-            "web channel: widget at /webhooks/web/widget.js, %d allowed origin(s) besides its own",
+            "web channel: widget at /webhooks/web/widget.js, %d allowed origin(s) besides its own; "
+            "at most %d messages a minute per conversation, %d new conversations and %d requests "
+            "a minute per address (0: no limit)",
             len(self.policy.allowed),
+            limits.messages_per_minute,
+            limits.conversations_per_minute_per_address,
+            limits.requests_per_minute_per_address,
         )
 
     def _json(
-        self, request: Request, body: dict[str, Any], status: int = 200, *, readable: bool = False
+        self,
+        request: Request,
+        body: dict[str, Any],
+        status: int = 200,
+        *,
+        readable: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> HTTPResponse:
         """A JSON reply that allowed sites (and, if `readable`, any site) may read."""
-        headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        headers = {
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        }
         origin = request.headers.get("origin")
         if origin is not None and (readable or self.policy.allows(origin, request.host)):
             headers["Access-Control-Allow-Origin"] = origin
@@ -145,6 +182,41 @@ class WebChannel(InputChannel):
         logger.info("web channel: request from a site that is not allowed refused")
         # The refusal itself is readable, so the widget can say why instead of "unreachable".
         return self._json(request, {"erreur": ERROR_ORIGIN}, status=403, readable=True)
+
+    def _address(self, request: Request) -> str:
+        """The client's address, for the per-address limits (never logged: it is personal data).
+
+        Sanic takes it from X-Forwarded-For / Forwarded / X-Real-IP only when told
+        which proxy to trust, through the environment: SANIC_PROXIES_COUNT=1 (one
+        proxy in front), or SANIC_REAL_IP_HEADER, or SANIC_FORWARDED_SECRET. Without
+        that, behind a proxy, every citizen has the proxy's address and shares its
+        per-address limits.
+        """
+        if request.remote_addr:
+            return request.remote_addr
+        address = request.ip or "inconnue"
+        forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+        if forwarded and not self._warned_proxy and _is_proxy_like(address):
+            self._warned_proxy = True
+            logger.warning(
+                "web channel: requests come through a proxy that is not trusted for the client's "
+                "address: all citizens share the per-address limits. Set SANIC_PROXIES_COUNT=1 "
+                "(or SANIC_REAL_IP_HEADER) in the bot's environment."
+            )
+        return address
+
+    def _too_many(self, request: Request, wait: float) -> HTTPResponse | None:
+        if not wait:
+            return None
+        return self._json(
+            request,
+            {"erreur": RATE_LIMITED},
+            status=429,
+            headers={
+                "Retry-After": str(retry_after_seconds(wait)),
+                "Access-Control-Expose-Headers": "Retry-After",
+            },
+        )
 
     def _static(self, request: Request, name: str) -> HTTPResponse:
         filename, content_type = _STATIC[name]
@@ -170,6 +242,16 @@ class WebChannel(InputChannel):
         refused = self._refused_origin(request)
         if refused is not None:
             return refused
+        address = self._address(request)
+        limited = self._too_many(request, self.limiter.request(address))
+        limited = limited or self._too_many(request, self.limiter.new_conversation(address))
+        if limited is not None:
+            logger.info("web channel: new conversation refused, too many from one address")
+            return limited
+        try:
+            await read_body(request, MAX_BODY_BYTES)  # nothing in it is used
+        except Refused as error:
+            return self._json(request, {"erreur": error.text}, status=error.status)
         token = self.ids.issue()
         logger.info("web channel: conversation %s started", _short(token))
         return self._json(request, {"conversation": token}, status=201)
@@ -178,40 +260,35 @@ class WebChannel(InputChannel):
         refused = self._refused_origin(request)
         if refused is not None:
             return refused
-        body = request.body or b""
-        if len(body) > _MAX_BODY_BYTES:
-            return self._json(request, {"erreur": ERROR_TOO_LONG}, status=413)
+        limited = self._too_many(request, self.limiter.request(self._address(request)))
+        if limited is not None:
+            logger.info("web channel: message refused, too many requests from one address")
+            return limited
         try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-            return self._json(request, {"erreur": ERROR_REQUEST}, status=400)
-        sender = self.ids.verify(data.get("conversation"))
+            message = read_web_request(await read_body(request, MAX_BODY_BYTES))
+        except Refused as error:
+            logger.info("web channel: message refused (%d)", error.status)
+            return self._json(request, {"erreur": error.text}, status=error.status)
+        sender = self.ids.verify(message.conversation)
         if sender is None:
             logger.info("web channel: message with an unknown or expired conversation refused")
             return self._json(request, {"erreur": ERROR_CONVERSATION}, status=401)
-        text: str = data["text"]
-        if len(text) > MAX_MESSAGE_CHARS:
-            return self._json(request, {"erreur": ERROR_TOO_LONG}, status=413)
-        collector = CollectingOutputChannel()
-        try:
-            await on_new_message(
-                UserMessage(text, collector, sender, input_channel=self.name(), metadata=None)
-            )
-        except asyncio.CancelledError:
-            logger.error("web channel: conversation %s: the bot took too long", _short(sender))
-            return self._json(request, {"erreur": ERROR_BOT}, status=504)
-        except Exception as error:
-            # The message text stays out of the logs: it may hold personal data.
-            logger.error("web channel: conversation %s: %s", _short(sender), type(error).__name__)
-            return self._json(request, {"erreur": ERROR_BOT}, status=500)
-        messages = public_messages(collector.messages)
+        limited = self._too_many(request, self.limiter.message(sender))
+        if limited is not None:
+            logger.info("web channel: conversation %s: too many messages", _short(sender))
+            return limited
+        replies = await run_turn(on_new_message, sender, message.text, self.name())
+        messages = public_messages(replies or [])
         if not messages:
-            # Rasa answers every message; silence means the action server failed.
-            logger.error("web channel: conversation %s: no reply from the bot", _short(sender))
-            return self._json(request, {"erreur": ERROR_BOT}, status=502)
+            if replies is not None:
+                logger.error("web channel: conversation %s: nothing to show", _short(sender))
+            # Nothing the widget can show is no answer at all.
+            return self._json(request, {"erreur": UNAVAILABLE}, status=503)
         return self._json(request, {"messages": messages})
+
+    def _wrong_method(self, request: Request) -> HTTPResponse:
+        # Sanic's own refusal would be an English page.
+        return self._json(request, {"erreur": BAD_METHOD}, status=405, headers={"Allow": "POST"})
 
     def blueprint(self, on_new_message: Handler) -> Blueprint:
         """The channel's routes, mounted by Rasa under /webhooks/web/."""
@@ -221,14 +298,20 @@ class WebChannel(InputChannel):
             return self._json(request, {"status": "ok"})
 
         async def start(request: Request) -> HTTPResponse:
+            if request.method != "POST":
+                return self._wrong_method(request)
             return await self._start(request)
 
         async def message(request: Request) -> HTTPResponse:
+            if request.method != "POST":
+                return self._wrong_method(request)
             return await self._message(request, on_new_message)
 
+        # Streaming routes: the body is read here, up to its limit, not buffered whole by Sanic.
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         blueprint.add_route(health, "/", methods=["GET"], name="health")
-        blueprint.add_route(start, "/conversations", methods=["POST"], name="start")
-        blueprint.add_route(message, "/messages", methods=["POST"], name="message")
+        blueprint.add_route(start, "/conversations", methods=methods, name="start", stream=True)
+        blueprint.add_route(message, "/messages", methods=methods, name="message", stream=True)
         for path in _STATIC:
             blueprint.add_route(
                 self._static_route(path),

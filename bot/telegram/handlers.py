@@ -39,6 +39,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
 from bot.telegram.identity import ConversationIds
 from bot.telegram.processing import RecentUpdates
 from bot.telegram.rasa_client import RasaClient, RasaReply, RasaUnavailable
@@ -47,10 +48,11 @@ from bot.telegram.render import ButtonPayloads, render_chunks
 __all__ = [
     "BUTTON_EXPIRED",
     "EDITED",
-    "HELP_PAYLOAD",
+    "HELP_MESSAGE",
     "PRIVATE_ONLY",
     "TELEGRAM_HELP",
     "TEXT_ONLY",
+    "TOO_LONG",
     "UNAVAILABLE",
     "UNKNOWN_COMMAND",
     "WELCOME",
@@ -63,8 +65,10 @@ logger = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 
-# The help topic: its answer lists the themes and its buttons open them.
-HELP_PAYLOAD = "/demander_aide"
+# Asks for the help topic, whose answer lists the themes and whose buttons open
+# them. Plain words, not the payload "/demander_aide": Rasa takes a payload only
+# from a button the bot offered, and the NLU reads "aide" as that topic.
+HELP_MESSAGE = "aide"
 
 WELCOME = "Bonjour et bienvenue ! Vous écrivez à l'assistant automatique de Toulouse Métropole."
 TELEGRAM_HELP = (
@@ -72,10 +76,6 @@ TELEGRAM_HELP = (
     "collecte à Balma ? ») ou touchez un bouton. Je ne lis que les messages écrits.\n"
     "/start : revoir les thèmes\n"
     "/aide : ce que je sais faire"
-)
-UNAVAILABLE = (
-    "Désolé, service momentanément indisponible. Réessayez dans quelques minutes ; en "
-    "attendant, vous trouverez les informations utiles sur www.toulouse-metropole.fr."
 )
 TEXT_ONLY = (
     "Je ne lis que les messages écrits : les photos, autocollants, messages vocaux, "
@@ -165,10 +165,8 @@ async def _converse(
         logger.warning("%s : l'habitant est prévenu que le service est indisponible.", error)
         await _say(update, context, UNAVAILABLE)
         return
-    if not replies:
-        logger.warning("Rasa n'a rien répondu à un message.")
     if before is not None:
-        first = replies[0] if replies else RasaReply("")
+        first = replies[0]
         replies[:1] = [RasaReply(f"{before}\n\n{first.text}".strip(), first.buttons)]
     if after is not None:
         last = replies[-1]
@@ -186,12 +184,12 @@ async def drop_repeated(update: Update, context: Context) -> None:
 
 async def start(update: Update, context: Context) -> None:
     """/start: a welcome, then the themes (the help topic's buttons)."""
-    await _converse(update, context, HELP_PAYLOAD, before=WELCOME)
+    await _converse(update, context, HELP_MESSAGE, before=WELCOME)
 
 
 async def help_command(update: Update, context: Context) -> None:
     """/aide: what the bot can do, and how to use it on Telegram."""
-    await _converse(update, context, HELP_PAYLOAD, after=TELEGRAM_HELP)
+    await _converse(update, context, HELP_MESSAGE, after=TELEGRAM_HELP)
 
 
 async def unknown_command(update: Update, context: Context) -> None:
@@ -200,10 +198,15 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 
 async def on_text(update: Update, context: Context) -> None:
-    """A written question: Rasa answers it."""
+    """A written question: Rasa answers it, unless it is too long to be read."""
     message = update.effective_message
-    if message is not None and message.text is not None:
-        await _converse(update, context, message.text)
+    if message is None or message.text is None:
+        return
+    if len(message.text) > MAX_MESSAGE_CHARS:
+        # Refused before Rasa: a few thousand characters can hold its NLU for seconds.
+        await _say(update, context, TOO_LONG)
+        return
+    await _converse(update, context, message.text)
 
 
 async def on_button(update: Update, context: Context) -> None:

@@ -6,9 +6,9 @@ Usage:
     replies = await client.send("tg-3f1c…", "quand passe la collecte ?")   # [RasaReply, …]
     await client.close()
 
-Every failure to get an answer (connection refused, timeout, HTTP error,
-unreadable body) is one `RasaUnavailable`, so the caller has one thing to
-tell the resident.
+Every failure to get an answer (connection refused, timeout, HTTP error such
+as the REST channel's 503 when the bot failed, unreadable body, no reply at
+all) is one `RasaUnavailable`, so the caller has one thing to tell the resident.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class RasaClient:
             self._session = None
 
     async def send(self, sender: str, message: str) -> list[RasaReply]:
-        """The bot's replies to one message of conversation `sender`.
+        """The bot's replies to one message of conversation `sender`, at least one.
 
         Raises:
             RasaUnavailable: Rasa could not be reached or did not answer usably.
@@ -104,4 +104,8 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa injoignable ({type(error).__name__})") from error
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RasaUnavailable("réponse de Rasa illisible") from error
-        return _replies(body)
+        replies = _replies(body)
+        if not replies:
+            # The bot answers every message: silence means it failed on the way.
+            raise RasaUnavailable("Rasa n'a rien répondu")
+        return replies

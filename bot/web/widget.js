@@ -374,8 +374,27 @@
 
   // ---------------------------------------------------------------- server
 
-  function HttpError(status) {
+  // status: the HTTP status; message: the server's own French explanation, if it gave one.
+  function HttpError(status, message) {
     this.status = status;
+    this.message = message;
+  }
+
+  // Statuses whose French explanation from the server is shown as it is.
+  var SERVER_EXPLAINS = [400, 413, 429, 503];
+  var MAX_SERVER_TEXT = 500;
+
+  // The refusal with the server's "erreur" text when its body has a usable one.
+  function httpError(response) {
+    if (SERVER_EXPLAINS.indexOf(response.status) === -1) {
+      return Promise.resolve(new HttpError(response.status, null));
+    }
+    return response.json().then(function (body) {
+      var text = body && typeof body.erreur === "string" ? body.erreur.trim() : "";
+      return new HttpError(response.status, text && text.length <= MAX_SERVER_TEXT ? text : null);
+    }, function () {
+      return new HttpError(response.status, null);
+    });
   }
 
   function post(path, body) {
@@ -392,7 +411,9 @@
     }).then(function (response) {
       clearTimeout(timer);
       if (!response.ok) {
-        throw new HttpError(response.status);
+        return httpError(response).then(function (error) {
+          throw error;
+        });
       }
       return response.json();
     }, function (error) {
@@ -424,6 +445,9 @@
   }
 
   function errorText(error) {
+    if (error instanceof HttpError && error.message) {
+      return error.message;
+    }
     if (error instanceof HttpError && error.status === 403) {
       return TEXT.refusedSite;
     }

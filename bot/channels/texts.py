@@ -1,0 +1,53 @@
+"""What the channels say to a citizen when a message cannot be answered, and the length cap.
+
+One place for these French sentences, so the REST channel, the web widget's
+channel and the Telegram bridge say the same thing. Pure Python, no Rasa import.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BAD_JSON",
+    "BAD_MESSAGE",
+    "BAD_METHOD",
+    "BAD_REQUEST",
+    "BAD_SENDER",
+    "MAX_MESSAGE_CHARS",
+    "MAX_SENDER_CHARS",
+    "NOT_JSON",
+    "RATE_LIMITED",
+    "TOO_LONG",
+    "UNAVAILABLE",
+]
+
+# Longer messages are refused before anything reads them: the NLU's cost grows
+# faster than the length on some inputs, and no question to the city needs more.
+MAX_MESSAGE_CHARS = 1000
+MAX_SENDER_CHARS = 128
+
+UNAVAILABLE = (
+    "Désolé, service momentanément indisponible. Réessayez dans quelques minutes ; en "
+    "attendant, vous trouverez les informations utiles sur www.toulouse-metropole.fr."
+)
+TOO_LONG = (
+    f"Votre message est trop long ({MAX_MESSAGE_CHARS} caractères au plus) : "
+    "raccourcissez-le, puis réessayez."
+)
+RATE_LIMITED = (
+    "Vous avez envoyé beaucoup de messages en peu de temps : patientez quelques instants, "
+    "puis réessayez. Votre message n'est pas perdu."
+)
+BAD_REQUEST = "Requête invalide : le message n'a pas pu être lu. Réessayez."
+
+# For the developers of a client of the REST channel: what to fix in the request.
+BAD_JSON = (
+    "Requête invalide : le corps doit être un objet JSON, par exemple "
+    '{"sender": "identifiant-de-conversation", "message": "bonjour"}.'
+)
+NOT_JSON = "Requête invalide : envoyez le corps en JSON (Content-Type: application/json)."
+BAD_SENDER = (
+    "Requête invalide : « sender » doit être l'identifiant de la conversation, un texte "
+    f"non vide de {MAX_SENDER_CHARS} caractères au plus, sans caractère de contrôle."
+)
+BAD_MESSAGE = "Requête invalide : « message » doit être un texte."
+BAD_METHOD = "Méthode non autorisée : envoyez le message par une requête POST."
