@@ -81,6 +81,9 @@ _STATE = sa.Table(
 class ConversationStoreUnavailable(RuntimeError):
     """The conversation database could not be read or written; the turn must not go on without it."""
 
+    # The store logs the outage once and its end once; channels need not repeat it.
+    already_logged = True
+
 
 def _private_sqlite_file(db: str | None) -> None:
     """Creates the SQLite file and its folder readable by their owner only, before SQLite does."""

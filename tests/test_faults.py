@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bot.servers import RASA
 from tests.conftest import ARTIFACTS, RunningBot
 
 pytestmark = pytest.mark.servers
@@ -57,15 +58,18 @@ def test_a_locked_database_says_unavailable_then_recovers_with_its_memory(
     status, replies = _post(url, sender, "horaires de la mairie de Balma")
     assert status == 200 and "Balma" in _texts(replies)
 
+    log = running_bot.processes.log_path(RASA)
+    logged_before = log.stat().st_size
     locker = sqlite3.connect(running_bot.database, isolation_level=None, timeout=30)
     locker.execute("BEGIN EXCLUSIVE")
     try:
-        status, replies = _post(url, sender, "et la collecte des déchets ?")
+        during = [_post(url, sender, "et la collecte des déchets ?") for _ in range(2)]
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    assert status == 503
-    assert UNAVAILABLE in _texts(replies)
+    for status, replies in during:
+        assert status == 503
+        assert UNAVAILABLE in _texts(replies)
 
     # The database is back: the same question is answered, for the commune remembered before.
     status, replies = _post(url, sender, "et la collecte des déchets ?")
@@ -73,6 +77,12 @@ def test_a_locked_database_says_unavailable_then_recovers_with_its_memory(
     assert "Balma" in _texts(replies)
     stored = _stored_texts(running_bot, sender)
     assert stored == ["horaires de la mairie de Balma", "et la collecte des déchets ?"]
+    with log.open("rb") as handle:
+        handle.seek(logged_before)
+        written = handle.read().decode("utf-8", "replace")
+    assert written.count("Base des conversations indisponible") == 1
+    assert written.count("Base des conversations de nouveau disponible") == 1
+    assert "the bot failed" not in written
 
 
 def test_personal_data_is_neither_stored_nor_logged_in_clear(running_bot: RunningBot) -> None:

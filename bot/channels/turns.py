@@ -66,7 +66,10 @@ async def run_turn(
         )
         return None
     except Exception as error:
-        logger.error(
+        # An outage its source already logged once (the conversation store
+        # says when it fails and when it is back) is not repeated per message.
+        log = logger.debug if getattr(error, "already_logged", False) else logger.error
+        log(
             "%s channel: conversation %s: the bot failed (%s)",
             input_channel,
             log_id(sender),
