@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = asyncio.new_event_loop()
     loop.run_until_complete(agent.parse_message("bonjour"))
     mask("Bonjour, je suis Jean Dupont")  # loads the name finder once
-    from bot.nlu import WordVectorsFeaturizer
+    from bot.rasa_plugins.nlu import WordVectorsFeaturizer
 
     featurizer = WordVectorsFeaturizer(WordVectorsFeaturizer.get_default_config())
     nlp = featurizer._nlp

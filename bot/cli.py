@@ -26,8 +26,8 @@ import yaml
 from bot.channels import DEMO_PATH
 from bot.knowledge import PROJECT_ROOT, check_directory, default_knowledge_dir, domain_intents
 from bot.paths import VAR_DIR, private_dir
-from bot.report import build_report, collect, write_csv, write_html
 from bot.servers import TELEGRAM, BotProcesses, ProcessSpec, ServerDied, train_if_needed
+from bot.staff.report import build_report, collect, write_csv, write_html
 
 __all__ = ["main"]
 
@@ -64,7 +64,7 @@ def _telegram_process(rest_url: str) -> ProcessSpec | None:
 
     If it keeps stopping (a revoked token), it is given up and the servers run on.
     """
-    from bot.telegram.settings import TOKEN_VARIABLE
+    from bot.channels.telegram.settings import TOKEN_VARIABLE
 
     if not os.environ.get(TOKEN_VARIABLE, "").strip():
         logging.getLogger(__name__).info(
@@ -76,7 +76,7 @@ def _telegram_process(rest_url: str) -> ProcessSpec | None:
 
 
 def _telegram(args: argparse.Namespace) -> int:
-    from bot.telegram import SettingsError, TelegramSettings, run
+    from bot.channels.telegram import SettingsError, TelegramSettings, run
 
     try:
         settings = TelegramSettings.from_env(rasa_url=args.rasa_url)
@@ -164,7 +164,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    from bot.retention import purge
+    from bot.staff.retention import purge
 
     result = purge(args.base, args.jours, trial=args.essai)
     verb = "seraient supprimés" if args.essai else "supprimés"

@@ -34,7 +34,7 @@ from pathlib import Path
 import yaml
 
 from bot.paths import PROJECT_ROOT, VAR_DIR, private_dir, write_private
-from bot.rasa_server import TOKEN_ENV
+from bot.rasa_plugins.server import TOKEN_ENV
 
 __all__ = [
     "ACTIONS",
@@ -52,7 +52,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Everything a trained model depends on: change one and the model is retrained.
-MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/nlu.py", "constraints.txt")
+MODEL_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa_plugins/nlu.py", "constraints.txt")
 
 
 # Identifiers of the bot's processes: they name the log files (`actions.log`).
@@ -376,7 +376,7 @@ class BotProcesses:
     """The bot's processes: action server, Rasa server and channel processes, supervised together.
 
     The Rasa HTTP API token reaches the Rasa server through its environment
-    (`BOT_RASA_TOKEN`, read by `bot.rasa_server`), never its command line, and
+    (`BOT_RASA_TOKEN`, read by `bot.rasa_plugins.server`), never its command line, and
     is kept in `token_file` (0600) for the staff who call the API.
     """
 
@@ -436,7 +436,7 @@ class BotProcesses:
                 (
                     sys.executable,
                     "-m",
-                    "bot.rasa_server",
+                    "bot.rasa_plugins.server",
                     "run",
                     "--model",
                     str(self.model),

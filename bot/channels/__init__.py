@@ -3,7 +3,7 @@
 Rasa loads the channels by their path from credentials.yml:
 
     bot.channels.rest.RestChannel   Rasa's REST channel hardened (same URL, /webhooks/rest/)
-    bot.channels.web.WebChannel     the accessible web widget's channel (/webhooks/web/)
+    bot.channels.web.channel.WebChannel     the accessible web widget's channel (/webhooks/web/)
 
 Both check a request before Rasa sees it (body size, JSON, shape, message
 length), answer a bad one with a French 4xx, and answer a failure of the bot
@@ -22,11 +22,11 @@ The rest touches Rasa or Sanic: `turns` (one turn, every failure as None),
 `http` (a body read up to a limit), `rest` and `web` (the channels).
 """
 
-from bot.channels.conversations import ConversationIds, load_secret
-from bot.channels.origins import OriginPolicy, normalise_origin
 from bot.channels.ratelimit import RateLimits, WebRateLimiter
 from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
 from bot.channels.validation import Refused, read_rest_request, read_web_request
+from bot.channels.web.conversations import ConversationIds, load_secret
+from bot.channels.web.origins import OriginPolicy, normalise_origin
 
 __all__ = [
     "DEMO_PATH",

@@ -55,7 +55,7 @@ ENV_VARIABLES = {
     "conversations_per_minute_per_address": "BOT_WEB_CONVERSATIONS_PER_MINUTE_PER_ADDRESS",
     "requests_per_minute_per_address": "BOT_WEB_REQUESTS_PER_MINUTE_PER_ADDRESS",
 }
-_WHERE = "credentials.yml, bot.channels.web.WebChannel, rate_limits"
+_WHERE = "credentials.yml, bot.channels.web.channel.WebChannel, rate_limits"
 
 
 class TokenBuckets:

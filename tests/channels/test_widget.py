@@ -6,7 +6,7 @@ are served by the bot's own Rasa server (the web channel of credentials.yml).
 Screenshots of the panel are written to tests/artifacts/widget-*.png for a
 person to look at.
 
-Run alone: .venv/bin/python -m pytest tests/test_widget.py -q
+Run alone: .venv/bin/python -m pytest tests/channels/test_widget.py -q
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sy
 
 from bot.channels import ConversationIds, OriginPolicy, load_secret, normalise_origin
 from bot.channels.texts import BAD_METHOD, BAD_REQUEST, RATE_LIMITED, TOO_LONG, UNAVAILABLE
-from tests.conftest import ARTIFACTS, RunningBot
+from tests.support import ARTIFACTS, RunningBot
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.report import Category, build_report, collect, write_csv, write_html
-from tests.conftest import RunningBot
+from bot.staff.report import Category, build_report, collect, write_csv, write_html
+from tests.support import RunningBot
 
 NOW = dt.datetime.now(dt.timezone.utc)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

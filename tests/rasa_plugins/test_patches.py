@@ -1,4 +1,4 @@
-"""The project's changes to Rasa (bot.rasa_patches): tied to the pinned version, and seen from a citizen's side."""
+"""The project's changes to Rasa (bot.rasa_plugins.patches): tied to the pinned version, and seen from a citizen's side."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import rasa.core.processor
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
-from bot import rasa_patches
 from bot.communes import COMMUNES
-from bot.rasa_patches import as_text, offered_payloads, valid_entities
-from tests.conftest import RunningBot
+from bot.rasa_plugins import patches
+from bot.rasa_plugins.patches import as_text, offered_payloads, valid_entities
+from tests.support import RunningBot
 
 INTENTS = ("saluer", "prix_icapital", "collecte_dechets")
 
@@ -26,7 +26,7 @@ INTENTS = ("saluer", "prix_icapital", "collecte_dechets")
 
 
 def test_the_patches_target_the_installed_rasa() -> None:
-    assert rasa.__version__ == rasa_patches.PATCHED_RASA_VERSION
+    assert rasa.__version__ == patches.PATCHED_RASA_VERSION
 
 
 def test_rasa_still_wraps_every_store_in_its_in_memory_fallback() -> None:
@@ -50,8 +50,8 @@ def test_rasa_still_unpacks_slash_messages_after_stripping_spaces() -> None:
 
 
 def test_apply_is_idempotent_and_bounds_the_action_timeout() -> None:
-    rasa_patches.apply()
-    rasa_patches.apply()
+    patches.apply()
+    patches.apply()
     assert 0 < rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT <= 30  # type: ignore[attr-defined]
     store = object.__new__(type("Loud", (), {"fails_loudly": True, "domain": None}))
     assert rasa.core.agent.Agent._create_tracker_store(store, None) is store

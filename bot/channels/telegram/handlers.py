@@ -39,11 +39,11 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.telegram.identity import ConversationIds
+from bot.channels.telegram.processing import RecentUpdates
+from bot.channels.telegram.rasa_client import RasaClient, RasaReply, RasaUnavailable
+from bot.channels.telegram.render import ButtonPayloads, render_chunks
 from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
-from bot.telegram.identity import ConversationIds
-from bot.telegram.processing import RecentUpdates
-from bot.telegram.rasa_client import RasaClient, RasaReply, RasaUnavailable
-from bot.telegram.render import ButtonPayloads, render_chunks
 
 __all__ = [
     "BUTTON_EXPIRED",

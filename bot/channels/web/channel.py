@@ -2,7 +2,7 @@
 
 Registered in credentials.yml (Rasa then serves it under /webhooks/web/):
 
-    bot.channels.web.WebChannel:
+    bot.channels.web.channel.WebChannel:
       allowed_origins:                       # sites that may embed the widget
         - https://www.toulouse-metropole.fr
       conversation_max_age_hours: 24         # optional
@@ -49,19 +49,19 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.conversations import DEFAULT_MAX_AGE_SECONDS, ConversationIds, load_secret
 from bot.channels.http import read_body
-from bot.channels.origins import ORIGINS_ENV, OriginPolicy
 from bot.channels.ratelimit import RateLimits, WebRateLimiter, retry_after_seconds
 from bot.channels.texts import BAD_METHOD, RATE_LIMITED, UNAVAILABLE
 from bot.channels.turns import Handler, run_turn
 from bot.channels.validation import MAX_BODY_BYTES, Refused, read_web_request
+from bot.channels.web.conversations import DEFAULT_MAX_AGE_SECONDS, ConversationIds, load_secret
+from bot.channels.web.origins import ORIGINS_ENV, OriginPolicy
 
 __all__ = ["WEB_DIR", "WebChannel", "public_messages"]
 
 logger = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parent / "static"
 
 # Tells Rasa's CORS layer (sanic-cors) that this channel already set its own
 # headers, so `rasa run --cors` never adds a second Access-Control-Allow-Origin.

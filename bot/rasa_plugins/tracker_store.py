@@ -28,7 +28,7 @@ Two duties come with holding citizens' words:
   (file 0600, folder 0700).
 - A database that cannot be read or written is never papered over: the
   store raises `ConversationStoreUnavailable` (Rasa's in-memory fallback is
-  bypassed, see `bot.rasa_patches`), the channels answer "service
+  bypassed, see `bot.rasa_plugins.patches`), the channels answer "service
   momentanément indisponible", the outage is logged once and its end once,
   and the next message simply tries again.
 """
@@ -56,8 +56,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.cli import print_error_and_exit
 from sqlalchemy.orm import Session
 
-from bot import rasa_patches
 from bot.privacy import mask
+from bot.rasa_plugins import patches
 
 __all__ = ["ConversationStoreUnavailable", "WindowedSQLTrackerStore"]
 
@@ -116,11 +116,11 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
 class WindowedSQLTrackerStore(SQLTrackerStore):
     """`SQLTrackerStore` that loads a bounded window of recent events, masks what it stores, and fails loudly."""
 
-    # Read by bot.rasa_patches: Rasa must not wrap this store in its in-memory fallback.
+    # Read by bot.rasa_plugins.patches: Rasa must not wrap this store in its in-memory fallback.
     fails_loudly = True
 
     def __init__(self, domain: Domain | None = None, window: int = 60, **kwargs: Any) -> None:
-        rasa_patches.apply()
+        patches.apply()
         if kwargs.get("dialect", "sqlite") == "sqlite":
             _private_sqlite_file(kwargs.get("db"))
         super().__init__(domain=domain, **kwargs)

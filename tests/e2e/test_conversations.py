@@ -14,7 +14,7 @@ import pytest
 
 from bot.knowledge import KnowledgeBase
 from bot.servers import ACTIONS
-from tests.conftest import RunningBot
+from tests.support import RunningBot
 
 pytestmark = pytest.mark.servers
 

@@ -2,24 +2,24 @@
 
 All are named in `config.yml`:
 
-- `bot.nlu.TfidfFeaturizer` turns a message into TF-IDF weights of its words
+- `bot.rasa_plugins.nlu.TfidfFeaturizer` turns a message into TF-IDF weights of its words
   (and word pairs) and of its character n-grams, after lower-casing and
   removing accents, so that "déchèterie", "dechetterie" and "DECHETERIE" share
   most of their features.
-- `bot.nlu.WordVectorsFeaturizer` adds the mean of the message's spaCy word
+- `bot.rasa_plugins.nlu.WordVectorsFeaturizer` adds the mean of the message's spaCy word
   vectors (a meaning the TF-IDF cannot see: "poubelle" is near "ordures").
   Only spaCy's tokenizer and vector table are used: no tagger or parser is
   loaded, and the named-entity model that comes with the shared copy
   (`bot.language`) runs only when personal data is masked before storage.
-- `bot.nlu.LinearIntentClassifier` is a linear SVM on those sentence features;
+- `bot.rasa_plugins.nlu.LinearIntentClassifier` is a linear SVM on those sentence features;
   its confidences are a softmax of the SVM scores. On the data this bot
   learns from (a few dozen examples per intent) it beats DIET on accuracy,
   trains in seconds and parses in about a millisecond
   (`bench/nlu_benchmark.py`, results in `bench/results/nlu_benchmark.md`).
-- `bot.nlu.CommuneExtractor` finds the communes a message names (spelling
+- `bot.rasa_plugins.nlu.CommuneExtractor` finds the communes a message names (spelling
   variants, no accents, "st", typos) and emits entity `commune` with the
   official name, or `commune_hors_metropole` for a place outside the metropole.
-- `bot.nlu.NotUnderstoodGuard` turns a message into `nlu_fallback` when it has
+- `bot.rasa_plugins.nlu.NotUnderstoodGuard` turns a message into `nlu_fallback` when it has
   no word the bot was ever trained on (gibberish, emoji only, empty text), so
   that such a message never gets a confident answer on some topic.
 """

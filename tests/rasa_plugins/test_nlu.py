@@ -10,7 +10,7 @@ import pytest
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu import (
+from bot.rasa_plugins.nlu import (
     CommuneExtractor,
     LinearIntentClassifier,
     NotUnderstoodGuard,

@@ -25,13 +25,13 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, Defaults
 from telegram.request import BaseRequest
 
-from bot.telegram.handlers import Bridge, add_handlers, bridge_of
-from bot.telegram.identity import ConversationIds
-from bot.telegram.processing import ChatOrderedUpdateProcessor
-from bot.telegram.rasa_client import RasaClient
-from bot.telegram.ratelimit import ChatRateLimiter
-from bot.telegram.settings import TelegramSettings
-from bot.telegram.webhook import webhook_app
+from bot.channels.telegram.handlers import Bridge, add_handlers, bridge_of
+from bot.channels.telegram.identity import ConversationIds
+from bot.channels.telegram.processing import ChatOrderedUpdateProcessor
+from bot.channels.telegram.rasa_client import RasaClient
+from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.telegram.webhook import webhook_app
 
 __all__ = ["ALLOWED_UPDATES", "BridgeStopped", "build_application", "run", "serving"]
 

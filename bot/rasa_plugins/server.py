@@ -1,12 +1,12 @@
 """The Rasa server as this project runs it: Rasa's own command line, with the project's changes and a private token.
 
 Usage (what `bot.servers.BotProcesses` starts; arguments are those of `rasa`):
-    BOT_RASA_TOKEN=… python -m bot.rasa_server run --model models/bot-….tar.gz --enable-api …
+    BOT_RASA_TOKEN=… python -m bot.rasa_plugins.server run --model models/bot-….tar.gz --enable-api …
 
 - The HTTP API token comes from `BOT_RASA_TOKEN`, never from the command
   line: a process's arguments are visible to every local user (`ps`), its
   environment only to its owner.
-- `bot.rasa_patches.apply()` runs before Rasa loads anything.
+- `bot.rasa_plugins.patches.apply()` runs before Rasa loads anything.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     """Starts Rasa's command line with `argv` (default: this process's arguments)."""
     from rasa.__main__ import main as rasa_main
 
-    from bot import rasa_patches
+    from bot.rasa_plugins import patches
 
     arguments = list(sys.argv[1:] if argv is None else argv)
     if "--auth-token" in arguments:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if token and arguments[:1] == ["run"]:
         arguments += ["--auth-token", token]
-    rasa_patches.apply()
+    patches.apply()
     # Rasa reads its own arguments from sys.argv; /proc/<pid>/cmdline keeps the original ones.
     sys.argv = ["rasa", *arguments]
     rasa_main()

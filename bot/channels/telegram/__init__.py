@@ -20,11 +20,17 @@ Usage:
     python -m bot telegram    # on its own; `python -m bot run` starts it when a token is set
 """
 
-from bot.telegram.app import ALLOWED_UPDATES, BridgeStopped, build_application, run, serving
-from bot.telegram.handlers import Bridge, add_handlers, bridge_of
-from bot.telegram.identity import ConversationIds
-from bot.telegram.rasa_client import RasaButton, RasaClient, RasaReply, RasaUnavailable
-from bot.telegram.settings import TOKEN_VARIABLE, SettingsError, TelegramSettings
+from bot.channels.telegram.app import (
+    ALLOWED_UPDATES,
+    BridgeStopped,
+    build_application,
+    run,
+    serving,
+)
+from bot.channels.telegram.handlers import Bridge, add_handlers, bridge_of
+from bot.channels.telegram.identity import ConversationIds
+from bot.channels.telegram.rasa_client import RasaButton, RasaClient, RasaReply, RasaUnavailable
+from bot.channels.telegram.settings import TOKEN_VARIABLE, SettingsError, TelegramSettings
 
 __all__ = [
     "ALLOWED_UPDATES",

@@ -9,18 +9,11 @@ from pathlib import Path
 
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.knowledge import PROJECT_ROOT
-from bot.tracker_store import ConversationStoreUnavailable, WindowedSQLTrackerStore
-
-DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
-
-
-def store(db: Path, window: int = 30) -> WindowedSQLTrackerStore:
-    return WindowedSQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(db), window=window)
+from bot.rasa_plugins.tracker_store import ConversationStoreUnavailable, WindowedSQLTrackerStore
+from tests.support.stores import DOMAIN, store
 
 
 def one_turn(tracker: DialogueStateTracker, n: int) -> None:

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sqlite3
 import stat
 import sys
@@ -31,9 +30,7 @@ from telegram import Chat, Message, Update, User
 from telegram.error import RetryAfter
 from telegram.request import HTTPXRequest
 
-from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
-from bot.knowledge import PROJECT_ROOT, KnowledgeBase
-from bot.telegram import (
+from bot.channels.telegram import (
     ALLOWED_UPDATES,
     ConversationIds,
     RasaClient,
@@ -43,7 +40,7 @@ from bot.telegram import (
     build_application,
     serving,
 )
-from bot.telegram.handlers import (
+from bot.channels.telegram.handlers import (
     EDITED,
     PRIVATE_ONLY,
     TELEGRAM_HELP,
@@ -51,12 +48,19 @@ from bot.telegram.handlers import (
     UNKNOWN_COMMAND,
     WELCOME,
 )
-from bot.telegram.processing import ChatOrderedUpdateProcessor, RecentUpdates
-from bot.telegram.ratelimit import ChatRateLimiter
-from bot.telegram.render import ButtonPayloads, render_chunks, telegram_length, to_html
-from bot.telegram.webhook import SECRET_HEADER
-from tests.conftest import RunningBot
-from tests.fake_telegram_api import FakeTelegram, SentMessage, parse_telegram_html, post_update
+from bot.channels.telegram.processing import ChatOrderedUpdateProcessor, RecentUpdates
+from bot.channels.telegram.ratelimit import ChatRateLimiter
+from bot.channels.telegram.render import ButtonPayloads, render_chunks, telegram_length, to_html
+from bot.channels.telegram.webhook import SECRET_HEADER
+from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
+from bot.knowledge import PROJECT_ROOT, KnowledgeBase
+from tests.support import RunningBot, free_port
+from tests.support.fake_telegram_api import (
+    FakeTelegram,
+    SentMessage,
+    parse_telegram_html,
+    post_update,
+)
 
 T = TypeVar("T")
 
@@ -68,12 +72,6 @@ HOSTILE = "Tarif < 5 € & gratuit pour les *moins* de 26 ans_ <b>x</b> [lien](y
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Runs one test scenario; a stuck scenario fails instead of hanging the suite."""
     return asyncio.run(asyncio.wait_for(coroutine, 240))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LoopbackOnly(HTTPXRequest):
@@ -97,7 +95,7 @@ async def bridge(
     telegram: FakeTelegram, rasa_url: str, *, webhook: bool = False
 ) -> AsyncIterator[TelegramSettings]:
     """The real bridge, polling the fake API (or behind a webhook), talking to `rasa_url`."""
-    port = _free_port()
+    port = free_port()
     settings = TelegramSettings(
         token=telegram.token,
         hash_key=HASH_KEY,
@@ -123,7 +121,7 @@ class SwitchableProxy:
     """A TCP proxy on loopback in front of the real Rasa server, switched off and on by the test."""
 
     def __init__(self, target_port: int) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self._target_port = target_port
         self._server: asyncio.AbstractServer | None = None
 
@@ -462,7 +460,7 @@ def test_recent_updates_recognise_a_repeat() -> None:
 
 def test_rasa_client_reports_an_unreachable_server() -> None:
     async def scenario() -> None:
-        client = RasaClient(f"http://127.0.0.1:{_free_port()}/webhooks/rest/webhook")
+        client = RasaClient(f"http://127.0.0.1:{free_port()}/webhooks/rest/webhook")
         try:
             with pytest.raises(RasaUnavailable, match="injoignable"):
                 await client.send("tg-test", "bonjour")

@@ -23,10 +23,10 @@ Each change closes a hole that Rasa's extension points cannot reach:
   5) bounds it, after which the turn has no reply and the channel says the
   service is momentarily unavailable.
 
-`apply()` is idempotent. It is called by `bot.rasa_server` (how the project
+`apply()` is idempotent. It is called by `bot.rasa_plugins.server` (how the project
 starts Rasa) and by the project's tracker store, so the changes are in
 place however Rasa is started with this project's endpoints.
-`tests/test_rasa_patches.py` ties each change to the pinned Rasa version.
+`tests/rasa_plugins/test_patches.py` ties each change to the pinned Rasa version.
 """
 
 from __future__ import annotations
@@ -186,8 +186,8 @@ def apply() -> None:
 
     if rasa.__version__ != PATCHED_RASA_VERSION:
         raise RuntimeError(
-            f"bot.rasa_patches targets Rasa {PATCHED_RASA_VERSION}, found {rasa.__version__}: "
-            "review each change against the new version (tests/test_rasa_patches.py) first."
+            f"bot.rasa_plugins.patches targets Rasa {PATCHED_RASA_VERSION}, found {rasa.__version__}: "
+            "review each change against the new version (tests/rasa_plugins/test_patches.py) first."
         )
     _patch_parse_message()
     _patch_tracker_store_wrapper()

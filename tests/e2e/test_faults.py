@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot.servers import RASA
-from tests.conftest import ARTIFACTS, RunningBot
+from tests.support import ARTIFACTS, RunningBot
 
 pytestmark = pytest.mark.servers
 

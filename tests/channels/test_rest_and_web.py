@@ -6,7 +6,7 @@ with a stand-in for Rasa (faults, limits), then the REST channel of the
 session's real Rasa server: every kind of bad request gets its status and a
 French text, never a 5xx, and the conversation goes on as if nothing happened.
 
-Run alone: .venv/bin/python -m pytest tests/test_channels.py -q
+Run alone: .venv/bin/python -m pytest tests/channels/test_rest_and_web.py -q
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import sqlite3
 import urllib.error
 import urllib.request
@@ -29,7 +28,6 @@ import yaml
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from bot.channels.conversations import ConversationIds
 from bot.channels.ratelimit import (
     RateLimits,
     TokenBuckets,
@@ -52,18 +50,13 @@ from bot.channels.texts import (
 )
 from bot.channels.turns import log_id, run_turn
 from bot.channels.validation import Refused, clean_text, read_rest_request, read_web_request
-from bot.channels.web import WebChannel
+from bot.channels.web.channel import WebChannel
+from bot.channels.web.conversations import ConversationIds
 from bot.knowledge import PROJECT_ROOT
-from tests.conftest import RunningBot
+from tests.support import RunningBot, free_port
 
 SECRET_WORDS = "Jeanne Dupont 06 12 34 56 78"
 JSON = "application/json"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _body(**fields: Any) -> bytes:
@@ -273,7 +266,7 @@ def test_credentials_file_configures_both_channels() -> None:
     assert "rest" not in credentials  # Rasa's own REST channel is replaced, not doubled
     assert RestChannel.name() == "rest"
     assert "bot.channels.rest.RestChannel" in credentials
-    web = credentials["bot.channels.web.WebChannel"]
+    web = credentials["bot.channels.web.channel.WebChannel"]
     assert RateLimits.from_config(web["rate_limits"], {}) == RateLimits()
 
 
@@ -367,7 +360,7 @@ async def channels_served(
     app = Sanic(f"channels-{uuid.uuid4().hex}")
     app.blueprint(RestChannel().blueprint(rasa), url_prefix="/webhooks/rest")
     app.blueprint((web or WebChannel()).blueprint(rasa), url_prefix="/webhooks/web")
-    port = _free_port()
+    port = free_port()
     server = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
     )

@@ -9,7 +9,7 @@ whether a place is open right now, which depends on the clock.
 When behaviour changes on purpose (new training data, an edited answer),
 record again and review the diff like any other change:
 
-    BOT_RECORD_CONVERSATIONS=1 .venv/bin/python -m pytest tests/test_recorded_conversations.py
+    BOT_RECORD_CONVERSATIONS=1 .venv/bin/python -m pytest tests/e2e/test_recorded_conversations.py
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from bot.knowledge import PROJECT_ROOT
-from tests.conftest import RunningBot
+from tests.support import RunningBot
 
 pytestmark = pytest.mark.servers
 
@@ -45,7 +45,7 @@ CONVERSATIONS: list[list[str]] = [
     ["il y a un nid de poule dans ma rue", "merci bcp"],
     ["la navette autonome", "et aniti c'est quoi ?", "l'éclairage intelligent ?"],
     ["tu connais une bonne recette de tiramisu ?", "bon tant pis"],
-    ["/restart", "/donner_commune{\"commune\":\"Paris\"}", "horaires mairie l union"],
+    ["/restart", '/donner_commune{"commune":"Paris"}', "horaires mairie l union"],
     ["velo toulouse", "stationnement", "eau potable coupure"],
 ]
 

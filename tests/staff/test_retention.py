@@ -12,8 +12,8 @@ from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.cli import main
-from bot.retention import purge
-from tests.test_tracker_store import DOMAIN, store
+from bot.staff.retention import purge
+from tests.support.stores import DOMAIN, store
 
 NOW = dt.datetime(2027, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import stat
 import sys
 import time
@@ -28,6 +27,7 @@ from bot.servers import (
     RestartPolicy,
     model_fingerprint,
 )
+from tests.support import free_port
 
 LOGS = PROJECT_ROOT / "tests" / "artifacts" / "logs" / "supervision"
 CHANNEL_GIVEN_UP = (
@@ -74,12 +74,6 @@ class SupervisedBot:
 def _servers_lines(messages: list[str]) -> list[str]:
     """Log lines about the servers (the failing channel of the fixture writes its own meanwhile)."""
     return [m for m in messages if "canal d'essai" not in m]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _until(condition: Callable[[], bool], timeout: float = 120) -> None:
@@ -161,8 +155,8 @@ def supervised_bot(
     )
     processes = BotProcesses(
         model=model,
-        rasa_port=_free_port(),
-        actions_port=_free_port(),
+        rasa_port=free_port(),
+        actions_port=free_port(),
         state_dir=state,
         database=state / "conversations.db",
         log_dir=LOGS,
@@ -185,7 +179,7 @@ def test_the_api_token_is_in_no_command_line_and_still_opens_the_api(
     bot = supervised_bot.processes
     token = bot.token.encode()
     lines = _command_lines()
-    assert b"bot.rasa_server" in lines[bot.pid("rasa") or 0]  # the Rasa server is seen
+    assert b"bot.rasa_plugins.server" in lines[bot.pid("rasa") or 0]  # the Rasa server is seen
     assert [pid for pid, line in lines.items() if token in line] == []
     assert token not in bot.log_path("rasa").read_bytes()
     assert _status(bot, f"?token={bot.token}") == 200

@@ -1,0 +1,63 @@
+"""Test helpers shared by the suite: talking to the real servers over REST, free ports, where artifacts go.
+
+Fixtures live in `tests/conftest.py`; what tests import lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.knowledge import PROJECT_ROOT
+from bot.servers import BotProcesses
+
+__all__ = ["ARTIFACTS", "Conversation", "RunningBot", "free_port"]
+
+ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Conversation:
+    """One citizen talking to the bot over the REST channel."""
+
+    url: str
+    sender: str
+    history: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+
+    def send(self, text: str) -> list[dict[str, Any]]:
+        body = json.dumps({"sender": self.sender, "message": text}).encode()
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            replies: list[dict[str, Any]] = json.loads(response.read())
+        self.history.append((text, replies))
+        return replies
+
+    def text(self, message: str) -> str:
+        """The bot's reply texts to one message, joined."""
+        return "\n".join(r.get("text", "") for r in self.send(message))
+
+
+@dataclass
+class RunningBot:
+    """The real servers of the session, and where their knowledge and conversations live."""
+
+    processes: BotProcesses
+    knowledge_dir: Path
+    database: Path
+
+    def conversation(self) -> Conversation:
+        return Conversation(self.processes.rest_url, f"test-{uuid.uuid4().hex[:12]}")
