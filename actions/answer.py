@@ -60,7 +60,7 @@ def _text_slot(tracker: Tracker, name: str, known: frozenset[str]) -> str | None
 
 
 def _turn(tracker: Tracker) -> Turn:
-    # Rasa validates entities as they enter (bot.rasa_patches); the action
+    # Rasa validates entities as they enter (bot.rasa_plugins.patches); the action
     # server checks again, so no conversation is ever stuck on a bad value.
     latest: dict[str, Any] = tracker.latest_message or {}
     entities = latest.get("entities") or []
