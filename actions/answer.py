@@ -13,16 +13,17 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.answers import (
+from bot.answers import Outcome, Turn, answer, not_understood
+from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE
+from bot.domain import (
+    ACTION_ANSWER,
+    ACTION_NOT_UNDERSTOOD,
+    ENTITY_COMMUNE,
+    ENTITY_OUTSIDE,
     SLOT_COMMUNE,
     SLOT_LAST_TOPIC,
     SLOT_PENDING,
-    Outcome,
-    Turn,
-    answer,
-    not_understood,
 )
-from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE
 from bot.knowledge import KnowledgeBase
 
 __all__ = ["ActionRepondreIncompris", "ActionRepondreQuestion", "knowledge_base"]
@@ -68,8 +69,8 @@ def _turn(tracker: Tracker) -> Turn:
     topics = frozenset(knowledge_base().topics())
     return Turn(
         intent=(latest.get("intent") or {}).get("name") or "",
-        communes=_values(entities, "commune", _COMMUNES),
-        outside_communes=_values(entities, "commune_hors_metropole", _OUTSIDE),
+        communes=_values(entities, ENTITY_COMMUNE, _COMMUNES),
+        outside_communes=_values(entities, ENTITY_OUTSIDE, _OUTSIDE),
         ranking=tuple(
             (str(r.get("name", "")), float(r.get("confidence") or 0.0))
             for r in ranking
@@ -105,7 +106,7 @@ class ActionRepondreQuestion(Action):
         knowledge_base()
 
     def name(self) -> str:
-        return "action_repondre_question"
+        return ACTION_ANSWER
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -117,7 +118,7 @@ class ActionRepondreIncompris(Action):
     """Says the message was not understood and offers the closest topics and a human contact."""
 
     def name(self) -> str:
-        return "action_repondre_incompris"
+        return ACTION_NOT_UNDERSTOOD
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

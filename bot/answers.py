@@ -9,13 +9,23 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from bot.domain import (
+    CONVERSATION_INTENTS,
+    ENTITY_FEEDBACK_TOPIC,
+    INTENT_AGENT,
+    INTENT_FALLBACK,
+    INTENT_FEEDBACK_NO,
+    INTENT_FEEDBACK_YES,
+    INTENT_GIVE_COMMUNE,
+    INTENT_HELP,
+    SLOT_COMMUNE,
+    SLOT_LAST_TOPIC,
+    SLOT_PENDING,
+)
 from bot.knowledge import Button, KnowledgeBase, Topic
 from bot.knowledge.hours import PARIS
 
 __all__ = [
-    "SLOT_COMMUNE",
-    "SLOT_LAST_TOPIC",
-    "SLOT_PENDING",
     "Outcome",
     "Reply",
     "Turn",
@@ -23,27 +33,11 @@ __all__ = [
     "not_understood",
 ]
 
-SLOT_COMMUNE = "commune"
-SLOT_PENDING = "sujet_en_attente"
-SLOT_LAST_TOPIC = "dernier_sujet_commune"
-
-INTENT_GIVE_COMMUNE = "donner_commune"
-INTENT_HELP = "demander_aide"
-INTENT_AGENT = "parler_a_un_agent"
-INTENT_FEEDBACK_YES = "avis_positif"
-INTENT_FEEDBACK_NO = "avis_negatif"
-FEEDBACK_ENTITY = "sujet_avis"
-FALLBACK_INTENT = "nlu_fallback"
-
-# Small talk: answered, but neither offered as "did you mean" nor followed by "did it help?".
-CONVERSATION_INTENTS = frozenset(
-    {"saluer", "dire_au_revoir", "remercier", "demander_aide", "demander_si_robot", "hors_sujet"}
-)
 _NOT_SUGGESTED = CONVERSATION_INTENTS | {
     INTENT_GIVE_COMMUNE,
     INTENT_FEEDBACK_YES,
     INTENT_FEEDBACK_NO,
-    FALLBACK_INTENT,
+    INTENT_FALLBACK,
 }
 _MAX_SUGGESTIONS = 3
 _MIN_SUGGESTION_CONFIDENCE = 0.05
@@ -97,7 +91,7 @@ def render(topic: Topic, commune: str | None = None, now: dt.datetime | None = N
 
 def _feedback_question(knowledge: KnowledgeBase, topic: Topic) -> Reply:
     """ "Did it help?" with two buttons that carry the topic, so the answer is stored with it."""
-    entity = '{"' + FEEDBACK_ENTITY + '": "' + topic.name + '"}'
+    entity = '{"' + ENTITY_FEEDBACK_TOPIC + '": "' + topic.name + '"}'
     return Reply(
         knowledge.message("demander_avis"),
         (

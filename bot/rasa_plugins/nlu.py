@@ -48,6 +48,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from spacy.lang.fr.stop_words import STOP_WORDS
 
 from bot.communes import find_communes, fold
+from bot.domain import ENTITY_COMMUNE, ENTITY_OUTSIDE, INTENT_FALLBACK
 from bot.language import french
 
 __all__ = [
@@ -58,9 +59,6 @@ __all__ = [
     "WordVectorsFeaturizer",
 ]
 
-ENTITY_COMMUNE = "commune"
-ENTITY_OUTSIDE = "commune_hors_metropole"
-FALLBACK_INTENT = "nlu_fallback"
 
 _STOP_WORDS = frozenset(fold(word) for word in STOP_WORDS)
 # Longer than any French word with its punctuation ("anticonstitutionnellement," is 26).
@@ -446,7 +444,7 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
             )
             if names_commune or self.knows_any_word(text):
                 continue
-            fallback = {"name": FALLBACK_INTENT, "confidence": 1.0}
+            fallback = {"name": INTENT_FALLBACK, "confidence": 1.0}
             message.set("intent", fallback, add_to_output=True)
             message.set("intent_ranking", [fallback], add_to_output=True)
         return messages

@@ -37,6 +37,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bot.domain import ENTITY_COMMUNE, ENTITY_FEEDBACK_TOPIC, ENTITY_OUTSIDE
+
 __all__ = [
     "ACTION_TIMEOUT_ENV",
     "PATCHED_RASA_VERSION",
@@ -52,9 +54,6 @@ PATCHED_RASA_VERSION = "3.6.21"
 ACTION_TIMEOUT_ENV = "BOT_ACTION_TIMEOUT"
 _DEFAULT_ACTION_TIMEOUT_SECONDS = 5.0
 
-ENTITY_COMMUNE = "commune"
-ENTITY_OUTSIDE = "commune_hors_metropole"
-ENTITY_FEEDBACK_TOPIC = "sujet_avis"
 _MAX_ENTITY_VALUE_CHARS = 100
 
 # Everything Rasa's unpacking would skip before looking for its `/` prefix.

@@ -45,6 +45,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.communes import fold
+from bot.domain import (
+    ENTITY_FEEDBACK_TOPIC,
+    INTENT_FALLBACK,
+    INTENT_FEEDBACK_NO,
+    INTENT_OFF_TOPIC,
+)
 from bot.privacy import mask
 
 __all__ = [
@@ -66,11 +72,6 @@ COMPARED_CHARS = 200  # grouping compares messages on their start only
 # Nothing past this is read from a message: what follows is never shown.
 _READ_CHARS = 10_000
 _TOPIC_CHARS = 100
-
-FALLBACK = "nlu_fallback"
-OFF_TOPIC = "hors_sujet"
-NEGATIVE_FEEDBACK = "avis_negatif"
-FEEDBACK_ENTITY = "sujet_avis"
 
 
 class Category:
@@ -195,7 +196,7 @@ def _dict(value: Any) -> dict[str, Any]:
 def _feedback_topic(parse: dict[str, Any]) -> str:
     entities = parse.get("entities")
     for entity in entities if isinstance(entities, list) else []:
-        if isinstance(entity, dict) and entity.get("entity") == FEEDBACK_ENTITY:
+        if isinstance(entity, dict) and entity.get("entity") == ENTITY_FEEDBACK_TOPIC:
             return clean(str(entity.get("value") or ""), _TOPIC_CHARS)
     return ""
 
@@ -238,7 +239,7 @@ def collect(
                     confidence = None
                 when = dt.datetime.fromtimestamp(float(timestamp), tz=dt.timezone.utc)
                 intent = intent if isinstance(intent, str) else ""
-                if intent == NEGATIVE_FEEDBACK:
+                if intent == INTENT_FEEDBACK_NO:
                     question = clean(last_question.get(sender, ""))
                     items.append(
                         Item(Category.NEGATIVE, question, _feedback_topic(parse), None, when)
@@ -247,9 +248,9 @@ def collect(
                 if text.startswith("/"):
                     continue  # a button press: the citizen's own words came before
                 last_question[sender] = text
-                if intent == FALLBACK:
+                if intent == INTENT_FALLBACK:
                     items.append(Item(Category.NOT_UNDERSTOOD, clean(text), "", confidence, when))
-                elif intent == OFF_TOPIC:
+                elif intent == INTENT_OFF_TOPIC:
                     items.append(Item(Category.OFF_TOPIC, clean(text), "", confidence, when))
                 elif confidence is not None and confidence < low_confidence:
                     topic = clean(intent, _TOPIC_CHARS)
