@@ -12,6 +12,7 @@ __all__ = [
     "BAD_METHOD",
     "BAD_REQUEST",
     "BAD_SENDER",
+    "HTTP_ERRORS",
     "MAX_MESSAGE_CHARS",
     "MAX_SENDER_CHARS",
     "NOT_JSON",
@@ -51,3 +52,17 @@ BAD_SENDER = (
 )
 BAD_MESSAGE = "Requête invalide : « message » doit être un texte."
 BAD_METHOD = "Méthode non autorisée : envoyez le message par une requête POST."
+
+# Sanic's own refusals (a malformed request, an unknown address…) come before
+# any channel sees the request; without these they would be English pages.
+HTTP_ERRORS: dict[int, str] = {
+    400: "Requête invalide : elle n'a pas pu être lue.",
+    404: "Adresse inconnue : vérifiez le lien de l'assistant.",
+    405: "Méthode non autorisée à cette adresse.",
+    408: "La requête a mis trop de temps à arriver : réessayez.",
+    413: "Requête trop volumineuse.",
+    414: "Adresse trop longue.",
+    431: "En-têtes de la requête trop longs.",
+    503: UNAVAILABLE,
+}
+HTTP_ERROR_OTHER = "L'assistant n'a pas pu traiter cette requête : réessayez dans un instant."

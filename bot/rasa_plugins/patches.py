@@ -18,6 +18,11 @@ Each change closes a hole that Rasa's extension points cannot reach:
   when the database cannot be read and keeps in memory what it could not
   write. Stores that raise on purpose (`fails_loudly = True`) are used
   unwrapped, so the channel tells the citizen the service is unavailable.
+- **French error pages.** Sanic answers a request no route accepts (a
+  malformed request line, an unknown address, oversized headers) with an
+  English page before any channel sees it; here every such answer outside
+  Rasa's token-protected HTTP API is a French JSON `{"erreur": …}` with the
+  same status.
 - **A frozen action server costs seconds, not minutes.** Rasa waits up to
   five minutes for a custom action; `BOT_ACTION_TIMEOUT` (seconds, default
   5) bounds it, after which the turn has no reply and the channel says the
@@ -55,6 +60,9 @@ ACTION_TIMEOUT_ENV = "BOT_ACTION_TIMEOUT"
 _DEFAULT_ACTION_TIMEOUT_SECONDS = 5.0
 
 _MAX_ENTITY_VALUE_CHARS = 100
+
+# Where Rasa mounts the input channels: what citizens' browsers and clients reach.
+_CHANNEL_PREFIX = "/webhooks/"
 
 # Everything Rasa's unpacking would skip before looking for its `/` prefix.
 _PAYLOAD_PREFIX = re.compile(r"^[\s/]+")
@@ -176,6 +184,47 @@ def _patch_action_timeout() -> None:
     action_module.DEFAULT_REQUEST_TIMEOUT = _action_timeout()
 
 
+def _french_error(request: Any, exception: Any) -> Any:
+    from sanic import response
+
+    from bot.channels.texts import HTTP_ERROR_OTHER, HTTP_ERRORS
+
+    status = int(getattr(exception, "status_code", 500) or 500)
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    allowed = getattr(exception, "headers", None) or {}
+    if "Allow" in allowed:
+        headers["Allow"] = allowed["Allow"]
+    return response.json(
+        {"erreur": HTTP_ERRORS.get(status, HTTP_ERROR_OTHER)}, status=status, headers=headers
+    )
+
+
+def _patch_error_pages() -> None:
+    import rasa.core.run
+    from sanic.exceptions import SanicException
+
+    original: Callable[..., Any] = rasa.core.run.configure_app
+
+    def configure_app(*args: Any, **kwargs: Any) -> Any:
+        app = original(*args, **kwargs)
+        default = app.error_handler.default
+
+        def handler(request: Any, exception: Exception) -> Any:
+            # A refusal on one of Rasa's HTTP API routes (token-protected, for
+            # the operations team) keeps Rasa's own answer; a request that
+            # reached no route, or a channel's, gets the French one.
+            route = getattr(request, "route", None)
+            path = getattr(request, "path", "") or ""
+            if route is not None and not path.startswith(_CHANNEL_PREFIX):
+                return default(request, exception)
+            return _french_error(request, exception)
+
+        app.error_handler.add(SanicException, handler)
+        return app
+
+    rasa.core.run.configure_app = configure_app
+
+
 def apply() -> None:
     """Applies the project's changes to Rasa, once; refuses another Rasa version than the pinned one."""
     global _applied
@@ -191,4 +240,5 @@ def apply() -> None:
     _patch_parse_message()
     _patch_tracker_store_wrapper()
     _patch_action_timeout()
+    _patch_error_pages()
     _applied = True

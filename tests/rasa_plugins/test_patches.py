@@ -206,3 +206,60 @@ def test_injected_values_never_reach_the_stored_slots(running_bot: RunningBot) -
         for e in (json.loads(row[0]).get("parse_data") or {}).get("entities", [])
         if e.get("entity") == "commune"
     )
+
+
+def test_rasa_still_builds_its_app_through_configure_app() -> None:
+    import rasa.core.run
+
+    assert "app = configure_app(" in inspect.getsource(rasa.core.run.serve_application)
+
+
+def _raw(port: int, request: bytes) -> tuple[int, bytes]:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or len(data) < data.find(b"\r\n\r\n") + 4 + _length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def _length(data: bytes) -> int:
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    for line in head.split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /webhooks/nulle-part HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        (b"GET /inconnu HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        (b"N'IMPORTE QUOI\r\n\r\n", 400),
+        (b"GET /webhooks/rest/ HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20_000 + b"\r\n\r\n", 413),
+        (b"DELETE /webhooks/web/conversations HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    ],
+    ids=["adresse-inconnue", "hors-webhooks", "requete-illisible", "en-tetes-enormes", "methode"],
+)
+def test_sanic_refusals_are_french_json(
+    running_bot: RunningBot, request_bytes: bytes, status: int
+) -> None:
+    got, body = _raw(running_bot.processes.rasa_port, request_bytes)
+    assert got == status
+    error = json.loads(body)["erreur"]
+    assert (error and "é" in error) or "Requête" in error or "Adresse" in error
+
+
+@pytest.mark.servers
+def test_the_http_api_keeps_its_own_answers(running_bot: RunningBot) -> None:
+    got, body = _raw(running_bot.processes.rasa_port, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert got == 401
+    assert "erreur" not in json.loads(body)
