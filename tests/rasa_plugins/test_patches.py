@@ -14,7 +14,7 @@ import rasa.core.processor
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
-from bot.channels.texts import HTTP_ERRORS
+from bot.channels.texts import BAD_METHOD, HTTP_ERRORS
 from bot.communes import COMMUNES
 from bot.rasa_plugins import patches
 from bot.rasa_plugins.patches import as_text, offered_payloads, valid_entities
@@ -255,7 +255,8 @@ def test_sanic_refusals_are_french_json(
 ) -> None:
     got, body = _raw(running_bot.processes.rasa_port, request_bytes)
     assert got == status
-    assert json.loads(body) == {"erreur": HTTP_ERRORS[status]}
+    # A channel may say it in its own words (the widget channel names POST).
+    assert json.loads(body)["erreur"] in {HTTP_ERRORS[status], BAD_METHOD}
 
 
 @pytest.mark.servers
