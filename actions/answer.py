@@ -46,11 +46,14 @@ def knowledge_base() -> KnowledgeBase:
     return _knowledge
 
 
-def _values(entities: list[Any], name: str, known: frozenset[str]) -> tuple[str, ...]:
+def _entity_values(entities: list[Any], name: str, known: frozenset[str]) -> tuple[str, ...]:
+    """The values of the entities called `name` that are among `known`, in message order."""
     return tuple(
-        e["value"]
-        for e in entities
-        if isinstance(e, dict) and e.get("entity") == name and e.get("value") in known
+        entity["value"]
+        for entity in entities
+        if isinstance(entity, dict)
+        and entity.get("entity") == name
+        and entity.get("value") in known
     )
 
 
@@ -69,8 +72,8 @@ def _turn(tracker: Tracker) -> Turn:
     topics = frozenset(knowledge_base().topics())
     return Turn(
         intent=(latest.get("intent") or {}).get("name") or "",
-        communes=_values(entities, ENTITY_COMMUNE, _COMMUNES),
-        outside_communes=_values(entities, ENTITY_OUTSIDE, _OUTSIDE),
+        communes=_entity_values(entities, ENTITY_COMMUNE, _COMMUNES),
+        outside_communes=_entity_values(entities, ENTITY_OUTSIDE, _OUTSIDE),
         ranking=tuple(
             (str(r.get("name", "")), float(r.get("confidence") or 0.0))
             for r in ranking
@@ -86,7 +89,7 @@ def _apply(
     outcome: Outcome, dispatcher: CollectingDispatcher, tracker: Tracker
 ) -> list[dict[str, Any]]:
     for reply in outcome.replies:
-        buttons = [{"title": b.titre, "payload": b.payload} for b in reply.buttons]
+        buttons = [{"title": button.title, "payload": button.payload} for button in reply.buttons]
         dispatcher.utter_message(text=reply.text, buttons=buttons)
     return [
         SlotSet(name, value)

@@ -81,12 +81,12 @@ class Outcome:
 def render(topic: Topic, commune: str | None = None, now: dt.datetime | None = None) -> Reply:
     """A topic's answer as the citizen reads it, with whether it is open now and its official links."""
     text = topic.text_for(commune)
-    if topic.horaires is not None:
-        text = f"{text}\n\n{topic.horaires.status(now or dt.datetime.now(PARIS))}"
-    if topic.liens:
-        lines = "\n".join(f"- {link.titre} : {link.url}" for link in topic.liens)
+    if topic.hours is not None:
+        text = f"{text}\n\n{topic.hours.status(now or dt.datetime.now(PARIS))}"
+    if topic.links:
+        lines = "\n".join(f"- {link.title} : {link.url}" for link in topic.links)
         text = f"{text}\n\nPour en savoir plus :\n{lines}"
-    return Reply(text, topic.boutons)
+    return Reply(text, topic.buttons)
 
 
 def _feedback_question(knowledge: KnowledgeBase, topic: Topic) -> Reply:
@@ -109,7 +109,7 @@ def _with_feedback(knowledge: KnowledgeBase, topic: Topic, reply: Reply) -> list
 
 def _help_buttons(knowledge: KnowledgeBase) -> tuple[Button, ...]:
     help_topic = knowledge.topic(INTENT_HELP)
-    return help_topic.boutons if help_topic else ()
+    return help_topic.buttons if help_topic else ()
 
 
 def _outside(knowledge: KnowledgeBase, place: str) -> Outcome:
@@ -149,12 +149,12 @@ def answer(knowledge: KnowledgeBase, turn: Turn) -> Outcome:
         return Outcome([Reply(knowledge.message("avis_merci"))])
     if turn.intent == INTENT_FEEDBACK_NO:
         agent = knowledge.topic(INTENT_AGENT)
-        buttons = (Button(agent.titre, INTENT_AGENT),) if agent else ()
+        buttons = (Button(agent.title, INTENT_AGENT),) if agent else ()
         return Outcome([Reply(knowledge.message("avis_negatif"), buttons)])
     topic = knowledge.topic(turn.intent)
     if topic is None:
         return Outcome([Reply(knowledge.message("erreur_connaissances"))], {SLOT_PENDING: None})
-    if not topic.selon_commune:
+    if not topic.per_commune:
         return Outcome(
             _with_feedback(knowledge, topic, render(topic, now=turn.now)), {SLOT_PENDING: None}
         )
@@ -180,10 +180,12 @@ def not_understood(knowledge: KnowledgeBase, turn: Turn) -> Outcome:
             break
         if intent in _NOT_SUGGESTED or intent == INTENT_AGENT or intent not in topics:
             continue
-        suggestions.append(Button(topics[intent].titre, intent))
+        suggestions.append(Button(topics[intent].title, intent))
     if not suggestions:
-        suggestions = [b for b in _help_buttons(knowledge) if b.sujet != INTENT_AGENT]
+        suggestions = [
+            button for button in _help_buttons(knowledge) if button.intent != INTENT_AGENT
+        ]
     agent = topics.get(INTENT_AGENT)
     if agent is not None:
-        suggestions.append(Button(agent.titre, INTENT_AGENT))
+        suggestions.append(Button(agent.title, INTENT_AGENT))
     return Outcome([Reply(knowledge.message("incompris"), tuple(suggestions))])

@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE, find_communes, fold
-from bot.knowledge import PROJECT_ROOT, default_knowledge_dir
+from bot.knowledge import default_knowledge_dir
+from bot.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from spacy.language import Language

@@ -12,7 +12,8 @@ import pytest
 # SQLAlchemy 1.4 (pinned by Rasa) announces 2.0 on every import of Rasa's tracker store.
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
-from bot.knowledge import PROJECT_ROOT, KnowledgeBase, domain_intents
+from bot.knowledge import KnowledgeBase, domain_intents
+from bot.paths import PROJECT_ROOT
 from bot.servers import BotProcesses, train_if_needed
 from tests.support import ARTIFACTS, RunningBot, free_port
 

@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 from bot.answers import Turn, answer
-from bot.knowledge import PROJECT_ROOT, KnowledgeBase
+from bot.knowledge import KnowledgeBase
 from bot.knowledge.hours import PARIS
+from bot.paths import PROJECT_ROOT
 
 CONTACT_HOURS = """
     horaires:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from bot import domain
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import PROJECT_ROOT
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
 CONFIG = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))

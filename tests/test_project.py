@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import PROJECT_ROOT
 
 
 def _layout_paths() -> list[str]:

@@ -12,11 +12,11 @@ length), answer a bad one with a French 4xx, and answer a failure of the bot
 What they rely on is pure Python and exported here (importing this package
 does not import Rasa or Sanic):
 
-    texts             the French sentences shared by every channel, the length cap
-    validation        the checks of a request body (`read_rest_request`, `read_web_request`)
-    ratelimit         token buckets per conversation and per address (`WebRateLimiter`)
-    ConversationIds   signed, server-issued conversation ids
-    OriginPolicy      which web sites may talk to the bot from a browser
+    texts                   the French sentences shared by every channel, the length cap
+    validation              the checks of a request body (`read_rest_request`, `read_web_request`)
+    ratelimit               token buckets per conversation and per address (`WebRateLimiter`)
+    SignedConversationIds   the widget's signed, server-issued conversation ids
+    OriginPolicy            which web sites may talk to the bot from a browser
 
 The rest touches Rasa or Sanic: `turns` (one turn, every failure as None),
 `http` (a body read up to a limit), `rest` and `web` (the channels).
@@ -25,7 +25,7 @@ The rest touches Rasa or Sanic: `turns` (one turn, every failure as None),
 from bot.channels.ratelimit import RateLimits, WebRateLimiter
 from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
 from bot.channels.validation import Refused, read_rest_request, read_web_request
-from bot.channels.web.conversations import ConversationIds, load_secret
+from bot.channels.web.conversations import SignedConversationIds, load_web_secret
 from bot.channels.web.origins import OriginPolicy, normalise_origin
 
 __all__ = [
@@ -38,8 +38,10 @@ __all__ = [
     "OriginPolicy",
     "RateLimits",
     "Refused",
+    "SignedConversationIds",
     "WebRateLimiter",
     "load_secret",
+    "load_web_secret",
     "normalise_origin",
     "read_rest_request",
     "read_web_request",
@@ -48,3 +50,7 @@ __all__ = [
 # Where Rasa mounts the web channel (its name is "web"), and its demo page.
 WEB_PREFIX = "/webhooks/web"
 DEMO_PATH = f"{WEB_PREFIX}/demo"
+
+# The old names, still imported by tests/channels/test_widget.py.
+ConversationIds = SignedConversationIds
+load_secret = load_web_secret

@@ -19,9 +19,9 @@ import yaml
 
 from bot.knowledge.loader import load_file
 from bot.knowledge.schema import BOT_MESSAGES, INTENTS_WITHOUT_TOPIC, Problem, ThemeFile, Topic
+from bot.paths import PROJECT_ROOT
 
 __all__ = [
-    "PROJECT_ROOT",
     "KnowledgeBase",
     "check_directory",
     "default_knowledge_dir",
@@ -30,8 +30,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_knowledge_dir() -> Path:
@@ -57,8 +55,10 @@ def topic_intents(intents: frozenset[str]) -> frozenset[str]:
 
 @dataclass
 class _Entry:
+    """One file as last seen: its stamp, and the version serving citizens (the last valid one)."""
+
     stamp: tuple[float, int]
-    good: ThemeFile | None
+    serving: ThemeFile | None
 
 
 def _stamp(path: Path) -> tuple[float, int]:
@@ -100,17 +100,17 @@ class KnowledgeBase:
                 theme_file, problems = load_file(path, self.intents)
                 errors = [p for p in problems if p.severity == "erreur"]
                 if theme_file is None:
-                    kept = entry.good if entry else None
+                    still_serving = entry.serving if entry else None
                     for problem in errors:
                         logger.error("Fichier de connaissances refusé : %s", problem)
                     logger.error(
                         "%s : %s",
                         path.name,
                         "la dernière version valide reste en service"
-                        if kept
+                        if still_serving
                         else "aucune version valide : ses sujets sont indisponibles",
                     )
-                    self._entries[path] = _Entry(stamp, kept)
+                    self._entries[path] = _Entry(stamp, still_serving)
                     continue
                 if entry is not None:
                     logger.info("Fichier de connaissances rechargé : %s", path.name)
@@ -144,7 +144,9 @@ class KnowledgeBase:
         self._watcher.start()
 
     def _files(self) -> list[ThemeFile]:
-        return [entry.good for _, entry in sorted(self._entries.items()) if entry.good is not None]
+        return [
+            entry.serving for _, entry in sorted(self._entries.items()) if entry.serving is not None
+        ]
 
     def topic(self, name: str) -> Topic | None:
         """The current answer for a topic, or None when no valid file has it."""
@@ -194,12 +196,12 @@ def check_directory(
         messages.update(theme_file.messages)
         for name, topic in theme_file.topics.items():
             if name in seen:
-                first = seen[name]
+                earlier = seen[name]
                 problems.append(
                     Problem(
                         path,
                         topic.line,
-                        f"le sujet « {name} » existe déjà dans {first.path.name} (ligne {first.line}) : "
+                        f"le sujet « {name} » existe déjà dans {earlier.path.name} (ligne {earlier.line}) : "
                         "un sujet ne doit apparaître qu'une fois.",
                     )
                 )

@@ -1,7 +1,24 @@
 """Reads one knowledge file and says, in French with file and line, everything wrong in it.
 
 A file is either accepted whole or refused whole: a refused file never reaches
-citizens (the caller keeps serving the last good version).
+citizens (the caller keeps serving the last valid version).
+
+The YAML's field names are French, because city staff write them; this
+module is the only code that knows them (with `bot.knowledge.hours` for what
+`horaires:` holds). It translates them once, into the English attributes of
+`bot.knowledge.schema`:
+
+    YAML (staff)            code
+    titre                   Topic.title
+    reponse                 Topic.answer
+    source, service         Topic.source, Topic.service
+    verifie_le              Topic.checked_on
+    selon_commune           Topic.per_commune
+    communes                Topic.commune_variants
+    boutons: titre, sujet   Topic.buttons: Button.title, Button.intent
+    liens: titre, url       Topic.links: Link.title, Link.url
+    horaires                Topic.hours (`bot.knowledge.hours`)
+    a_completer             Topic.to_fill
 """
 
 from __future__ import annotations
@@ -19,10 +36,7 @@ from bot.communes import COMMUNES
 from bot.knowledge.hours import OpeningHours, parse_hours
 from bot.knowledge.schema import (
     BOT_MESSAGES,
-    OPTIONAL_TOPIC_FIELDS,
-    REQUIRED_TOPIC_FIELDS,
     TELEGRAM_MAX_CHARS,
-    TOP_LEVEL_FIELDS,
     Button,
     Link,
     Problem,
@@ -31,6 +45,10 @@ from bot.knowledge.schema import (
 )
 
 __all__ = ["load_file"]
+
+REQUIRED_TOPIC_FIELDS = ("titre", "reponse", "source", "service", "verifie_le")
+OPTIONAL_TOPIC_FIELDS = ("selon_commune", "communes", "boutons", "liens", "horaires", "a_completer")
+TOP_LEVEL_FIELDS = ("theme", "sujets", "messages")
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _SMART_CITY_SOURCE_PREFIX = "Article"
@@ -168,17 +186,17 @@ class _TopicChecker:
             if key not in fields:
                 self.error(located.line, f"le sujet « {name} » n'a pas de champ « {key} ».")
 
-        titre = self._required_text(fields, "titre")
-        reponse = self._required_text(fields, "reponse")
+        title = self._required_text(fields, "titre")
+        answer = self._required_text(fields, "reponse")
         source = self._required_text(fields, "source")
         service = self._required_text(fields, "service")
-        selon_commune = self._flag(fields, "selon_commune")
-        verifie_le = self._date(fields, name)
-        communes = self._communes(fields)
-        boutons = self._buttons(fields)
-        liens = self._links(fields)
-        a_completer = self._to_fill(fields, name)
-        horaires = self._hours(fields)
+        per_commune = self._flag(fields, "selon_commune")
+        checked_on = self._date(fields, name)
+        commune_variants = self._commune_variants(fields)
+        buttons = self._buttons(fields)
+        links = self._links(fields)
+        to_fill = self._to_fill(fields, name)
+        hours = self._hours(fields)
         if source is not None and source.startswith("http") and not source.startswith("https://"):
             self.error(fields["source"].line, "la source doit être une adresse en https://.")
         if source is not None and not source.startswith(("https://", _SMART_CITY_SOURCE_PREFIX)):
@@ -187,30 +205,30 @@ class _TopicChecker:
                 "la source doit être l'adresse de la page officielle (https://…) "
                 "ou la référence de l'article.",
             )
-        texts = [(fields["reponse"].line, reponse)] if reponse is not None else []
-        texts += [(fields["communes"].line, text) for text in communes.values()]
+        texts = [(fields["reponse"].line, answer)] if answer is not None else []
+        texts += [(fields["communes"].line, text) for text in commune_variants.values()]
         for line, text in texts:
-            self._placeholders(line, text, selon_commune)
-            self._length(line, text, liens)
+            self._placeholders(line, text, per_commune)
+            self._length(line, text, links)
 
         if sum(p.severity == "erreur" for p in self.problems) > errors_before:
             return None
-        assert titre and reponse and source and service and verifie_le
+        assert title and answer and source and service and checked_on
         return Topic(
             name=name,
-            titre=titre,
-            reponse=reponse,
+            title=title,
+            answer=answer,
             source=source,
             service=service,
-            verifie_le=verifie_le,
+            checked_on=checked_on,
             path=self.path,
             line=located.line,
-            selon_commune=selon_commune,
-            communes=communes,
-            boutons=boutons,
-            liens=liens,
-            horaires=horaires,
-            a_completer=a_completer,
+            per_commune=per_commune,
+            commune_variants=commune_variants,
+            buttons=buttons,
+            links=links,
+            hours=hours,
+            to_fill=to_fill,
         )
 
     def _required_text(self, fields: dict[str, _Located], key: str) -> str | None:
@@ -255,7 +273,7 @@ class _TopicChecker:
             )
         return value
 
-    def _communes(self, fields: dict[str, _Located]) -> dict[str, str]:
+    def _commune_variants(self, fields: dict[str, _Located]) -> dict[str, str]:
         if "communes" not in fields:
             return {}
         located = fields["communes"]
@@ -264,7 +282,7 @@ class _TopicChecker:
             return {}
         if not self._flag(fields, "selon_commune"):
             self.error(located.line, "des réponses par commune demandent « selon_commune: true ».")
-        result: dict[str, str] = {}
+        variants: dict[str, str] = {}
         for commune, text in located.value.items():
             if commune not in COMMUNES:
                 self.error(
@@ -277,12 +295,16 @@ class _TopicChecker:
             if value is None or not value.strip():
                 self.error(text.line, f"la réponse pour {commune} est vide.")
                 continue
-            result[commune] = value
-        return result
+            variants[commune] = value
+        return variants
 
-    def _pairs(
-        self, fields: dict[str, _Located], key: str, second: str
+    def _titled_items(
+        self, fields: dict[str, _Located], key: str, value_field: str
     ) -> list[tuple[str, str, int]]:
+        """The items of a list whose elements have a `titre` and a `value_field`.
+
+        Returns (title, value, line of the value) for each sound item.
+        """
         if key not in fields:
             return []
         located = fields[key]
@@ -291,46 +313,48 @@ class _TopicChecker:
                 located.line, f"« {key} » doit être une liste d'éléments commençant par « - »."
             )
             return []
-        pairs: list[tuple[str, str, int]] = []
+        titled: list[tuple[str, str, int]] = []
         for item in located.value:
             if not isinstance(item.value, dict):
                 self.error(
-                    item.line, f"chaque élément de « {key} » a un « titre » et un « {second} »."
+                    item.line,
+                    f"chaque élément de « {key} » a un « titre » et un « {value_field} ».",
                 )
                 continue
             for field_name, field_value in item.value.items():
-                if field_name not in ("titre", second):
+                if field_name not in ("titre", value_field):
                     self.error(
                         field_value.line,
-                        f"champ inconnu « {field_name} » dans « {key} ».{_closest(field_name, ('titre', second))}",
+                        f"champ inconnu « {field_name} » dans « {key} »."
+                        f"{_closest(field_name, ('titre', value_field))}",
                     )
-            titre = _text(item.value.get("titre", _Located(None, 0)).value)
-            other = _text(item.value.get(second, _Located(None, 0)).value)
-            if not titre or not other:
+            title = _text(item.value.get("titre", _Located(None, 0)).value)
+            value = _text(item.value.get(value_field, _Located(None, 0)).value)
+            if not title or not value:
                 self.error(
                     item.line,
-                    f"chaque élément de « {key} » a un « titre » et un « {second} » non vides.",
+                    f"chaque élément de « {key} » a un « titre » et un « {value_field} » non vides.",
                 )
                 continue
-            pairs.append((titre.strip(), other.strip(), item.value[second].line))
-        return pairs
+            titled.append((title.strip(), value.strip(), item.value[value_field].line))
+        return titled
 
     def _buttons(self, fields: dict[str, _Located]) -> tuple[Button, ...]:
         buttons = []
-        for titre, sujet, line in self._pairs(fields, "boutons", "sujet"):
-            if self.known_intents is not None and sujet not in self.known_intents:
+        for title, intent, line in self._titled_items(fields, "boutons", "sujet"):
+            if self.known_intents is not None and intent not in self.known_intents:
                 self.error(
                     line,
-                    f"le bouton « {titre} » mène au sujet « {sujet} », qui n'existe pas."
-                    f"{_closest(sujet, self.known_intents)}",
+                    f"le bouton « {title} » mène au sujet « {intent} », qui n'existe pas."
+                    f"{_closest(intent, self.known_intents)}",
                 )
                 continue
-            buttons.append(Button(titre, sujet))
+            buttons.append(Button(title, intent))
         return tuple(buttons)
 
     def _links(self, fields: dict[str, _Located]) -> tuple[Link, ...]:
         links = []
-        for titre, url, line in self._pairs(fields, "liens", "url"):
+        for title, url, line in self._titled_items(fields, "liens", "url"):
             if not re.fullmatch(r"https://[^\s/]+\.[^\s]+", url):
                 self.error(
                     line,
@@ -338,7 +362,7 @@ class _TopicChecker:
                     "(les adresses http:// ne sont pas sûres).",
                 )
                 continue
-            links.append(Link(titre, url))
+            links.append(Link(title, url))
         return tuple(links)
 
     def _hours(self, fields: dict[str, _Located]) -> OpeningHours | None:
@@ -367,21 +391,22 @@ class _TopicChecker:
             self.warn(located.line, f"à compléter dans « {name} » : {note}")
         return notes
 
-    def _placeholders(self, line: int, text: str, selon_commune: bool) -> None:
+    def _placeholders(self, line: int, text: str, per_commune: bool) -> None:
         for placeholder in _PLACEHOLDER.findall(text):
             if placeholder != "commune":
                 self.error(
                     line, f"« {{{placeholder}}} » n'est pas reconnu : seul {{commune}} l'est."
                 )
-            elif not selon_commune:
+            elif not per_commune:
                 self.error(line, "{commune} n'est utilisable qu'avec « selon_commune: true ».")
 
-    def _length(self, line: int, text: str, liens: tuple[Link, ...]) -> None:
-        full = len(text) + sum(len(link.titre) + len(link.url) + 6 for link in liens)
-        if full > TELEGRAM_MAX_CHARS:
+    def _length(self, line: int, text: str, links: tuple[Link, ...]) -> None:
+        # Each link is shown as "- title : url" on a line of its own.
+        shown_chars = len(text) + sum(len(link.title) + len(link.url) + 6 for link in links)
+        if shown_chars > TELEGRAM_MAX_CHARS:
             self.warn(
                 line,
-                f"réponse de {full} caractères : trop longue pour un seul message Telegram "
+                f"réponse de {shown_chars} caractères : trop longue pour un seul message Telegram "
                 f"({TELEGRAM_MAX_CHARS}) ; elle sera coupée en plusieurs messages.",
             )
 
@@ -465,15 +490,15 @@ def load_file(
 
     theme_file = ThemeFile(path=path, theme=theme or "")
     checker = _TopicChecker(path, known_intents, today, max_age_days)
-    sujets = top.get("sujets")
-    if sujets is not None and not isinstance(sujets.value, dict):
+    topics = top.get("sujets")
+    if topics is not None and not isinstance(topics.value, dict):
         problems.append(
             Problem(
-                path, sujets.line, "« sujets » doit contenir des sujets nommés par leur intention."
+                path, topics.line, "« sujets » doit contenir des sujets nommés par leur intention."
             )
         )
-    elif sujets is not None:
-        for name, located in sujets.value.items():
+    elif topics is not None:
+        for name, located in topics.value.items():
             topic = checker.check(name, located)
             if topic is not None:
                 theme_file.topics[name] = topic
@@ -481,7 +506,7 @@ def load_file(
 
     if "messages" in top:
         theme_file.messages = _messages(path, top["messages"], problems)
-    elif sujets is None:
+    elif topics is None:
         problems.append(Problem(path, 1, "il manque « sujets: » (les réponses du thème)."))
 
     if any(p.severity == "erreur" for p in problems):

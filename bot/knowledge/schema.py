@@ -1,7 +1,9 @@
 """What a knowledge file contains: topics, buttons, links, and the problems found in it.
 
-Field names are French because city staff write them; this module is the one
-place that lists them.
+Staff write the files with French field names (`titre:`, `reponse:`,
+`boutons:`…); `bot.knowledge.loader` reads those names and builds these
+classes, whose attributes are the code's English names. Nothing past the
+loader knows the YAML's field names.
 """
 
 from __future__ import annotations
@@ -16,20 +18,13 @@ from bot.knowledge.hours import OpeningHours
 __all__ = [
     "BOT_MESSAGES",
     "INTENTS_WITHOUT_TOPIC",
-    "OPTIONAL_TOPIC_FIELDS",
-    "REQUIRED_TOPIC_FIELDS",
     "TELEGRAM_MAX_CHARS",
-    "TOP_LEVEL_FIELDS",
     "Button",
     "Link",
     "Problem",
     "ThemeFile",
     "Topic",
 ]
-
-REQUIRED_TOPIC_FIELDS = ("titre", "reponse", "source", "service", "verifie_le")
-OPTIONAL_TOPIC_FIELDS = ("selon_commune", "communes", "boutons", "liens", "horaires", "a_completer")
-TOP_LEVEL_FIELDS = ("theme", "sujets", "messages")
 
 # The bot's own sentences, kept with the answers so staff can reword them.
 BOT_MESSAGES: dict[str, str] = {
@@ -67,52 +62,95 @@ class Problem:
 
 @dataclass(frozen=True)
 class Button:
-    """A quick reply: its label and the topic it asks about."""
+    """A quick reply: its label, and the intent it sends when pressed."""
 
-    titre: str
-    sujet: str
+    title: str
+    intent: str
     entities: str = ""  # JSON object of entities sent with the intent, e.g. {"sujet_avis": "velo"}
 
     @property
     def payload(self) -> str:
-        return f"/{self.sujet}{self.entities}"
+        return f"/{self.intent}{self.entities}"
+
+    @property
+    def titre(self) -> str:
+        """Old name of `title`, still read by tests/channels/test_telegram.py."""
+        return self.title
 
 
 @dataclass(frozen=True)
 class Link:
     """An official page offered with an answer."""
 
-    titre: str
+    title: str
     url: str
+
+    @property
+    def titre(self) -> str:
+        """Old name of `title`, still read by tests/channels/test_telegram.py."""
+        return self.title
 
 
 @dataclass(frozen=True)
 class Topic:
-    """One answer, keyed by the intent that asks for it."""
+    """One answer, keyed by the intent that asks for it.
+
+    Attributes:
+        name: the intent, which is also the topic's key in the file.
+        title: a short label, for buttons that lead to this topic.
+        answer: the text citizens read; with `per_commune`, `{commune}` in
+            it stands for the citizen's commune.
+        source: the official page (or the article) the answer comes from.
+        service: the service responsible for the answer.
+        checked_on: when staff last checked the answer.
+        path, line: where the topic is written.
+        per_commune: the answer depends on the citizen's commune (the bot asks for it).
+        commune_variants: a whole answer for some communes, by official name.
+        buttons: quick replies offered with the answer.
+        links: official pages listed under the answer.
+        hours: opening hours, when the answer is about a place.
+        to_fill: what staff must still fill in (never shown to citizens).
+    """
 
     name: str
-    titre: str
-    reponse: str
+    title: str
+    answer: str
     source: str
     service: str
-    verifie_le: dt.date
+    checked_on: dt.date
     path: Path
     line: int
-    selon_commune: bool = False
-    communes: dict[str, str] = field(default_factory=dict)
-    boutons: tuple[Button, ...] = ()
-    liens: tuple[Link, ...] = ()
-    horaires: OpeningHours | None = None
-    a_completer: tuple[str, ...] = ()
+    per_commune: bool = False
+    commune_variants: dict[str, str] = field(default_factory=dict)
+    buttons: tuple[Button, ...] = ()
+    links: tuple[Link, ...] = ()
+    hours: OpeningHours | None = None
+    to_fill: tuple[str, ...] = ()
 
     def text_for(self, commune: str | None) -> str:
         """The answer's text, for a commune when the topic depends on one."""
-        if commune is not None and commune in self.communes:
-            return self.communes[commune].strip()
-        text = self.reponse.strip()
-        if self.selon_commune:
+        if commune is not None and commune in self.commune_variants:
+            return self.commune_variants[commune].strip()
+        text = self.answer.strip()
+        if self.per_commune:
             text = text.replace("{commune}", commune or "votre commune")
         return text
+
+    # Old names, still read by tests/channels/test_telegram.py.
+    @property
+    def reponse(self) -> str:
+        """Old name of `answer`."""
+        return self.answer
+
+    @property
+    def boutons(self) -> tuple[Button, ...]:
+        """Old name of `buttons`."""
+        return self.buttons
+
+    @property
+    def liens(self) -> tuple[Link, ...]:
+        """Old name of `links`."""
+        return self.links
 
 
 @dataclass

@@ -86,7 +86,7 @@ class Category:
 
 
 @dataclass
-class Item:
+class FlaggedMessage:
     """One citizen message worth a look."""
 
     category: str
@@ -103,8 +103,8 @@ class Group:
     category: str
     topic: str
     texts: Counter[str] = field(default_factory=Counter)
-    first: dt.datetime | None = None
-    last: dt.datetime | None = None
+    first_seen: dt.datetime | None = None
+    last_seen: dt.datetime | None = None
     confidences: list[float] = field(default_factory=list)
 
     @property
@@ -206,7 +206,7 @@ def collect(
     since: dt.datetime,
     until: dt.datetime,
     low_confidence: float = 0.6,
-) -> list[Item]:
+) -> list[FlaggedMessage]:
     """The messages of the period that staff should review, cleaned and personal data masked.
 
     A row that is not a readable user event is skipped (and counted in the log).
@@ -217,7 +217,7 @@ def collect(
         "WHERE timestamp >= :since AND timestamp < :until AND type_name = 'user' "
         "ORDER BY id"
     )
-    items: list[Item] = []
+    flagged: list[FlaggedMessage] = []
     # The raw start of each conversation's last question, cleaned only if asked for.
     last_question: dict[str, str] = {}
     unreadable = 0
@@ -241,52 +241,62 @@ def collect(
                 intent = intent if isinstance(intent, str) else ""
                 if intent == INTENT_FEEDBACK_NO:
                     question = clean(last_question.get(sender, ""))
-                    items.append(
-                        Item(Category.NEGATIVE, question, _feedback_topic(parse), None, when)
+                    flagged.append(
+                        FlaggedMessage(
+                            Category.NEGATIVE, question, _feedback_topic(parse), None, when
+                        )
                     )
                     continue
                 if text.startswith("/"):
                     continue  # a button press: the citizen's own words came before
                 last_question[sender] = text
                 if intent == INTENT_FALLBACK:
-                    items.append(Item(Category.NOT_UNDERSTOOD, clean(text), "", confidence, when))
+                    flagged.append(
+                        FlaggedMessage(Category.NOT_UNDERSTOOD, clean(text), "", confidence, when)
+                    )
                 elif intent == INTENT_OFF_TOPIC:
-                    items.append(Item(Category.OFF_TOPIC, clean(text), "", confidence, when))
+                    flagged.append(
+                        FlaggedMessage(Category.OFF_TOPIC, clean(text), "", confidence, when)
+                    )
                 elif confidence is not None and confidence < low_confidence:
                     topic = clean(intent, _TOPIC_CHARS)
-                    items.append(
-                        Item(Category.LOW_CONFIDENCE, clean(text), topic, confidence, when)
+                    flagged.append(
+                        FlaggedMessage(
+                            Category.LOW_CONFIDENCE, clean(text), topic, confidence, when
+                        )
                     )
     finally:
         engine.dispose()
     if unreadable:
         logger.warning("Rapport : %d événement(s) illisible(s) ignoré(s).", unreadable)
-    return items
+    return flagged
 
 
-def build_report(items: list[Item]) -> list[Group]:
+def build_report(flagged: list[FlaggedMessage]) -> list[Group]:
     """Groups similar messages per category and topic, most frequent first."""
     groups: list[Group] = []
-    for item in items:
+    for message in flagged:
         target = next(
             (
-                g
-                for g in groups
-                if g.category == item.category
-                and g.topic == item.topic
-                and (item.category == Category.NEGATIVE or _similar(g.example, item.text))
+                group
+                for group in groups
+                if group.category == message.category
+                and group.topic == message.topic
+                and (message.category == Category.NEGATIVE or _similar(group.example, message.text))
             ),
             None,
         )
         if target is None:
-            target = Group(item.category, item.topic)
+            target = Group(message.category, message.topic)
             groups.append(target)
-        target.texts[item.text or "(question inconnue)"] += 1
-        target.first = min(target.first or item.when, item.when)
-        target.last = max(target.last or item.when, item.when)
-        if item.confidence is not None:
-            target.confidences.append(item.confidence)
-    groups.sort(key=lambda g: (Category.ORDER.index(g.category), -g.count, g.example))
+        target.texts[message.text or "(question inconnue)"] += 1
+        target.first_seen = min(target.first_seen or message.when, message.when)
+        target.last_seen = max(target.last_seen or message.when, message.when)
+        if message.confidence is not None:
+            target.confidences.append(message.confidence)
+    groups.sort(
+        key=lambda group: (Category.ORDER.index(group.category), -group.count, group.example)
+    )
     return groups
 
 
@@ -300,17 +310,19 @@ def write_csv(groups: list[Group], path: Path) -> None:
         writer.writerow(
             ["catégorie", "sujet", "nombre", "exemple", "variantes", "confiance moyenne", "dernier"]
         )
-        for g in groups:
-            variants = " | ".join(text for text, _ in g.texts.most_common()[1:6])
-            mean = f"{sum(g.confidences) / len(g.confidences):.2f}" if g.confidences else ""
-            last = g.last.astimezone().strftime("%Y-%m-%d %H:%M") if g.last else ""
-            row = [g.category, g.topic, g.count, g.example, variants, mean, last]
+        for group in groups:
+            variants = " | ".join(text for text, _ in group.texts.most_common()[1:6])
+            confidences = group.confidences
+            mean = f"{sum(confidences) / len(confidences):.2f}" if confidences else ""
+            last_seen = group.last_seen
+            last = last_seen.astimezone().strftime("%Y-%m-%d %H:%M") if last_seen else ""
+            row = [group.category, group.topic, group.count, group.example, variants, mean, last]
             writer.writerow([_cell(value) for value in row])
 
 
 def write_html(groups: list[Group], path: Path, since: dt.date, until: dt.date) -> None:
     """A page staff can read in a browser, one table per category."""
-    e = html.escape
+    escape = html.escape
     parts = [
         "<!doctype html><html lang='fr'><head><meta charset='utf-8'>",
         "<title>Questions sans réponse satisfaisante</title>",
@@ -327,19 +339,23 @@ def write_html(groups: list[Group], path: Path, since: dt.date, until: dt.date) 
     if not groups:
         parts.append("<p>Aucune question à revoir sur la période.</p>")
     for category in Category.ORDER:
-        rows = [g for g in groups if g.category == category]
+        rows = [group for group in groups if group.category == category]
         if not rows:
             continue
-        parts.append(f"<h2>{e(category.capitalize())} ({sum(g.count for g in rows)})</h2>")
+        total = sum(group.count for group in rows)
+        parts.append(f"<h2>{escape(category.capitalize())} ({total})</h2>")
         parts.append(
             "<table><thead><tr><th scope='col'>Nombre</th><th scope='col'>Message</th>"
             "<th scope='col'>Sujet</th><th scope='col'>À copier</th></tr></thead><tbody>"
         )
-        for g in rows:
-            variants = "".join(f"<br><small>{e(t)}</small>" for t, _ in g.texts.most_common()[1:4])
+        for group in rows:
+            variants = "".join(
+                f"<br><small>{escape(text)}</small>" for text, _ in group.texts.most_common()[1:4]
+            )
+            example = escape(group.example)
             parts.append(
-                f"<tr><td>{g.count}</td><td>{e(g.example)}{variants}</td><td>{e(g.topic)}</td>"
-                f"<td><code>- {e(g.example)}</code></td></tr>"
+                f"<tr><td>{group.count}</td><td>{example}{variants}</td>"
+                f"<td>{escape(group.topic)}</td><td><code>- {example}</code></td></tr>"
             )
         parts.append("</tbody></table>")
     parts.append("</body></html>")

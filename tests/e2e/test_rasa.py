@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import PROJECT_ROOT
 
 RASA = str(Path(sys.executable).with_name("rasa"))
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import PROJECT_ROOT
 from tests.support import RunningBot
 
 pytestmark = pytest.mark.servers

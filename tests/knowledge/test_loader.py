@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.knowledge import PROJECT_ROOT, KnowledgeBase, check_directory, load_file, topic_intents
+from bot.knowledge import Button, KnowledgeBase, Link, check_directory, load_file, topic_intents
+from bot.paths import PROJECT_ROOT
 
 INTENTS = frozenset({"collecte_dechets", "velo", "saluer", "demander_aide"})
 
@@ -59,7 +60,32 @@ def test_valid_file_loads_with_commune_variants(tmp_path: Path) -> None:
         topic.text_for("Blagnac") == "À Blagnac, les jours de collecte dépendent de votre adresse."
     )
     assert topic.text_for("Toulouse") == "À Toulouse, consultez le calendrier de votre rue."
-    assert topic.boutons[0].payload == "/velo"
+    assert topic.buttons[0].payload == "/velo"
+
+
+def test_loader_translates_the_staff_field_names_into_the_code_names(tmp_path: Path) -> None:
+    theme_file, _ = load_file(write(tmp_path, VALID), INTENTS, today=dt.date(2026, 11, 27))
+    assert theme_file is not None
+    topic = theme_file.topics["collecte_dechets"]
+    assert (topic.name, topic.title, topic.answer) == (
+        "collecte_dechets",
+        "Collecte des déchets",
+        "À {commune}, les jours de collecte dépendent de votre adresse.\n",
+    )
+    assert topic.per_commune is True
+    assert topic.commune_variants == {
+        "Toulouse": "À Toulouse, consultez le calendrier de votre rue.\n"
+    }
+    assert topic.buttons == (Button(title="Vélo", intent="velo"),)
+    assert topic.links == (
+        Link(title="Toulouse Métropole", url="https://www.toulouse-metropole.fr"),
+    )
+    assert (topic.source, topic.service, topic.checked_on) == (
+        "https://www.toulouse-metropole.fr",
+        "Direction Déchets",
+        dt.date(2026, 11, 1),
+    )
+    assert (topic.hours, topic.to_fill, topic.line) == (None, (), 3)
 
 
 @pytest.mark.parametrize(
@@ -160,6 +186,7 @@ def test_warnings_do_not_refuse_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, text)
     theme_file, problems = load_file(path, INTENTS, today=dt.date(2027, 12, 1), max_age_days=365)
     assert theme_file is not None
+    assert theme_file.topics["collecte_dechets"].to_fill == ("Lien direct vers le calendrier",)
     messages = [p.message for p in problems if p.severity == "avertissement"]
     assert "à compléter dans « collecte_dechets » : Lien direct vers le calendrier" in messages
     assert (

@@ -193,9 +193,9 @@ def test_broken_rows_are_skipped_and_unwritable_characters_dropped(tmp_path: Pat
                 " VALUES ('b', 'user', ?, 'nlu_fallback', ?)",
                 (NOW.timestamp(), data),
             )
-    items = collect(url, *_window())
-    assert [item.text for item in items] == ["kjqsdh fjqsdkj", "ok"]
-    write_html(build_report(items), tmp_path / "rapport.html", dt.date.today(), dt.date.today())
+    flagged = collect(url, *_window())
+    assert [message.text for message in flagged] == ["kjqsdh fjqsdkj", "ok"]
+    write_html(build_report(flagged), tmp_path / "rapport.html", dt.date.today(), dt.date.today())
 
 
 # --- On a store filled by real conversations with the running bot (slower) ---

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import PROJECT_ROOT
 from bot.servers import BotProcesses
 
 __all__ = ["ARTIFACTS", "Conversation", "RunningBot", "free_port"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rasa.shared.core.domain import Domain
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import PROJECT_ROOT
 from bot.rasa_plugins.tracker_store import WindowedSQLTrackerStore
 
 __all__ = ["DOMAIN", "store"]

@@ -28,7 +28,7 @@ from bot.channels.telegram.app import (
     serving,
 )
 from bot.channels.telegram.handlers import Bridge, add_handlers, bridge_of
-from bot.channels.telegram.identity import ConversationIds
+from bot.channels.telegram.identity import ChatConversationIds
 from bot.channels.telegram.rasa_client import RasaButton, RasaClient, RasaReply, RasaUnavailable
 from bot.channels.telegram.settings import TOKEN_VARIABLE, SettingsError, TelegramSettings
 
@@ -37,6 +37,7 @@ __all__ = [
     "TOKEN_VARIABLE",
     "Bridge",
     "BridgeStopped",
+    "ChatConversationIds",
     "ConversationIds",
     "RasaButton",
     "RasaClient",
@@ -50,3 +51,6 @@ __all__ = [
     "run",
     "serving",
 ]
+
+# The old name, still imported by tests/channels/test_telegram.py.
+ConversationIds = ChatConversationIds

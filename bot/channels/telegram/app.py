@@ -22,11 +22,11 @@ from aiohttp import web
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import Application, ApplicationBuilder, Defaults
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, Defaults
 from telegram.request import BaseRequest
 
 from bot.channels.telegram.handlers import Bridge, add_handlers, bridge_of
-from bot.channels.telegram.identity import ConversationIds
+from bot.channels.telegram.identity import ChatConversationIds
 from bot.channels.telegram.processing import ChatOrderedUpdateProcessor
 from bot.channels.telegram.rasa_client import RasaClient
 from bot.channels.telegram.ratelimit import ChatRateLimiter
@@ -56,8 +56,16 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    rasa: RasaClient | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
 ) -> AnyApplication:
-    """The bridge's python-telegram-bot `Application`, with its handlers, not started yet."""
+    """The bridge's python-telegram-bot `Application`, with its handlers, not started yet.
+
+    The keyword arguments replace what the bridge talks through (the Bot API's
+    HTTP clients, Rasa's client, the flood limiter); the tests pass in-memory
+    ones. By default: HTTP to `settings.api_url` and `settings.rasa_url`, and
+    a `ChatRateLimiter`.
+    """
     builder = (
         ApplicationBuilder()
         .token(settings.token)
@@ -68,7 +76,7 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .rate_limiter(ChatRateLimiter())
+        .rate_limiter(rate_limiter or ChatRateLimiter())
         .concurrent_updates(ChatOrderedUpdateProcessor())
     )
     if request is not None:
@@ -78,7 +86,7 @@ def build_application(
     if settings.webhook_url is not None:
         builder = builder.updater(None)
     application = builder.build()
-    bridge = Bridge(RasaClient(settings.rasa_url), ConversationIds(settings.hash_key))
+    bridge = Bridge(rasa or RasaClient(settings.rasa_url), ChatConversationIds(settings.hash_key))
     add_handlers(application, bridge)
     return application
 

@@ -9,7 +9,7 @@ speaks only when addressed, to say it answers in private.
 Nothing here logs a message's text or a Telegram id.
 
 Usage:
-    add_handlers(application, Bridge(RasaClient(url), ConversationIds(key)))
+    add_handlers(application, Bridge(RasaClient(url), ChatConversationIds(key)))
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.channels.telegram.identity import ConversationIds
+from bot.channels.telegram.identity import ChatConversationIds
 from bot.channels.telegram.processing import RecentUpdates
 from bot.channels.telegram.rasa_client import RasaClient, RasaReply, RasaUnavailable
 from bot.channels.telegram.render import ButtonPayloads, render_chunks
@@ -102,7 +102,7 @@ class Bridge:
     """What the handlers share: Rasa, the conversation ids, long button payloads, recent updates."""
 
     rasa: RasaClient
-    ids: ConversationIds
+    ids: ChatConversationIds
     payloads: ButtonPayloads = field(default_factory=ButtonPayloads)
     recent: RecentUpdates = field(default_factory=RecentUpdates)
 

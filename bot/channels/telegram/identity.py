@@ -1,7 +1,7 @@
 """Conversation ids for Rasa that name a Telegram chat without revealing its id.
 
 Usage:
-    ids = ConversationIds(key)
+    ids = ChatConversationIds(key)
     ids.for_chat(123456789)   # "tg-3f1c…": same chat, same conversation; no user id inside
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["PREFIX", "ConversationIds"]
+__all__ = ["PREFIX", "ChatConversationIds"]
 
 PREFIX = "tg-"
 
 
-class ConversationIds:
+class ChatConversationIds:
     """Keyed hashes of chat ids: stable for one key, unguessable without it."""
 
     def __init__(self, key: bytes) -> None:

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import VAR_DIR, load_secret
 
 __all__ = [
     "DEFAULT_RASA_URL",
+    "HASH_KEY_VARIABLE",
     "TOKEN_VARIABLE",
     "SettingsError",
     "TelegramSettings",
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 TOKEN_VARIABLE = "BOT_TELEGRAM_TOKEN"
+HASH_KEY_VARIABLE = "BOT_TELEGRAM_HASH_KEY"
 DEFAULT_RASA_URL = "http://127.0.0.1:5005/webhooks/rest/webhook"
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 HASH_KEY_FILE = "telegram-hash-key"
@@ -65,25 +67,14 @@ def load_hash_key(environ: Mapping[str, str], state_dir: Path) -> bytes:
     """The key of the conversation ids: `BOT_TELEGRAM_HASH_KEY`, else one kept in `state_dir`.
 
     The kept key is created once, readable by its owner only, so conversations
-    survive restarts without anyone configuring anything.
+    survive restarts without anyone configuring anything (`bot.paths.load_secret`).
     """
-    configured = environ.get("BOT_TELEGRAM_HASH_KEY", "").strip()
-    if configured:
-        return configured.encode()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / HASH_KEY_FILE
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-    else:
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-    key = path.read_text(encoding="ascii").strip()
-    if not key:
-        raise SettingsError(f"{path} est vide : supprimez-le, une nouvelle clé sera créée.")
-    return key.encode()
+    return load_secret(
+        HASH_KEY_VARIABLE,
+        state_dir / HASH_KEY_FILE,
+        what="la clé des identifiants de conversation Telegram",
+        environ=environ,
+    )
 
 
 @dataclass(frozen=True)
@@ -138,7 +129,7 @@ class TelegramSettings:
         cls,
         environ: Mapping[str, str] | None = None,
         *,
-        state_dir: Path = PROJECT_ROOT / "var",
+        state_dir: Path = VAR_DIR,
         rasa_url: str | None = None,
     ) -> TelegramSettings | None:
         """The settings from `BOT_TELEGRAM_*` variables; None when no token is set (Telegram off).

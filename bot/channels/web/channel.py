@@ -54,7 +54,11 @@ from bot.channels.ratelimit import RateLimits, WebRateLimiter, retry_after_secon
 from bot.channels.texts import BAD_METHOD, RATE_LIMITED, UNAVAILABLE
 from bot.channels.turns import Handler, run_turn
 from bot.channels.validation import MAX_BODY_BYTES, Refused, read_web_request
-from bot.channels.web.conversations import DEFAULT_MAX_AGE_SECONDS, ConversationIds, load_secret
+from bot.channels.web.conversations import (
+    DEFAULT_MAX_AGE_SECONDS,
+    SignedConversationIds,
+    load_web_secret,
+)
 from bot.channels.web.origins import ORIGINS_ENV, OriginPolicy
 
 __all__ = ["WEB_DIR", "WebChannel", "public_messages"]
@@ -131,16 +135,18 @@ class WebChannel(InputChannel):
         hours = credentials.get("conversation_max_age_hours")
         max_age = int(float(hours) * 3600) if hours else DEFAULT_MAX_AGE_SECONDS
         limits = RateLimits.from_config(credentials.get("rate_limits"), os.environ)
-        return cls(policy, ConversationIds(load_secret(), max_age), WebRateLimiter(limits))
+        return cls(
+            policy, SignedConversationIds(load_web_secret(), max_age), WebRateLimiter(limits)
+        )
 
     def __init__(
         self,
         policy: OriginPolicy | None = None,
-        ids: ConversationIds | None = None,
+        ids: SignedConversationIds | None = None,
         limiter: WebRateLimiter | None = None,
     ) -> None:
         self.policy = policy or OriginPolicy(frozenset())
-        self.ids = ids or ConversationIds(load_secret())
+        self.ids = ids or SignedConversationIds(load_web_secret())
         self.limiter = limiter or WebRateLimiter(RateLimits())
         self._warned_proxy = False
         limits = self.limiter.limits

@@ -10,7 +10,7 @@ so nobody can write into another citizen's conversation by guessing its id.
 Pure Python, no Rasa import.
 
 Usage:
-    ids = ConversationIds(load_secret())
+    ids = SignedConversationIds(load_web_secret())
     token = ids.issue()          # "web-674f1c2a-Qx3….k9Fh…": kept by the widget
     sender = ids.verify(token)   # the Rasa sender id, or None when refused
 """
@@ -20,90 +20,51 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
-import os
 import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import VAR_DIR, load_secret
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
     "DEFAULT_SECRET_FILE",
     "SECRET_ENV",
     "ConversationIds",
-    "load_secret",
+    "SignedConversationIds",
+    "load_web_secret",
 ]
 
-logger = logging.getLogger(__name__)
-
 SECRET_ENV = "BOT_WEB_SECRET"
-DEFAULT_SECRET_FILE = PROJECT_ROOT / "var" / "web-secret"
+DEFAULT_SECRET_FILE = VAR_DIR / "web-secret"
 # A browser tab can stay open for days; past this age the widget silently
 # starts a new conversation, so a leaked token stops working.
 DEFAULT_MAX_AGE_SECONDS = 24 * 3600
 
 _PREFIX = "web"
-_MIN_SECRET_CHARS = 32
 _MAX_TOKEN_CHARS = 200
 _CLOCK_SKEW_SECONDS = 60
 
 
-def _new_secret() -> str:
-    return secrets.token_hex(32)
-
-
-def load_secret(environ: Mapping[str, str] = os.environ, path: Path = DEFAULT_SECRET_FILE) -> bytes:
+def load_web_secret(
+    environ: Mapping[str, str] | None = None, path: Path = DEFAULT_SECRET_FILE
+) -> bytes:
     """The signing secret: `BOT_WEB_SECRET`, else a random key kept in `var/web-secret` (mode 0600).
 
-    When the file cannot be written, a key for this process only is used:
-    the widget keeps working, but conversations do not survive a restart.
+    When the file cannot be written, a key for this process only is used
+    (`bot.paths.load_secret`): the widget keeps working, but conversations do
+    not survive a restart.
     """
-    configured = environ.get(SECRET_ENV, "").strip()
-    if configured:
-        if len(configured) < _MIN_SECRET_CHARS:
-            logger.warning(
-                "%s is shorter than %d characters: use a longer random value.",
-                SECRET_ENV,
-                _MIN_SECRET_CHARS,
-            )
-        return configured.encode()
-    try:
-        return _persisted_secret(path).encode()
-    except OSError as error:
-        logger.warning(
-            "Cannot keep the web widget's secret in %s (%s): using a key for this process only.",
-            path,
-            error.strerror or error,
-        )
-        return _new_secret().encode()
+    return load_secret(
+        SECRET_ENV,
+        path,
+        what="la clé de signature des conversations du widget web",
+        environ=environ,
+    )
 
 
-def _persisted_secret(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # O_EXCL: two processes starting together never overwrite each other's key.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            logger.warning("%s was readable by others: permissions reset to 0600.", path)
-            path.chmod(0o600)
-        existing = path.read_text(encoding="ascii").strip()
-        if len(existing) >= _MIN_SECRET_CHARS:
-            return existing
-        # An empty or truncated file (a crash while writing it): replace it.
-        secret = _new_secret()
-        path.write_text(secret + "\n", encoding="ascii")
-        return secret
-    secret = _new_secret()
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(secret + "\n")
-    return secret
-
-
-class ConversationIds:
+class SignedConversationIds:
     """Issues signed conversation tokens and checks the ones that come back."""
 
     def __init__(self, secret: bytes, max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS) -> None:
@@ -141,3 +102,7 @@ class ConversationIds:
         ):
             return None
         return sender
+
+
+# The old name, still imported by tests/channels/test_rest_and_web.py.
+ConversationIds = SignedConversationIds
