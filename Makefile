@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
+# V=1: also the other packages' messages (deprecation notices, Rasa's training progress).
+VERBOSE := $(if $(V),--verbose)
 
 .PHONY: help setup run test lint check rapport train bench lock clean
 
@@ -11,8 +13,8 @@ help: ## Liste les commandes
 setup: ## Crée .venv (Python 3.10) et installe les dépendances figées
 	@bash scripts/setup.sh
 
-run: setup ## Démarre le bot (entraîne le modèle si besoin) ; Ctrl-C pour arrêter
-	@$(PY) -m bot run
+run: setup ## Démarre le bot (entraîne le modèle si besoin) ; Ctrl-C pour arrêter (V=1 : messages détaillés des bibliothèques)
+	@$(PY) -m bot run $(VERBOSE)
 
 test: ## Lance toute la suite : lint, types, connaissances, données Rasa, tests (dont le navigateur)
 	@bash scripts/setup.sh --tests
@@ -32,8 +34,8 @@ check: setup ## Vérifie les fichiers de connaissances (erreurs en français, fi
 rapport: setup ## Rapport des questions sans réponse satisfaisante des 7 derniers jours (var/rapport/)
 	@$(PY) -m bot rapport
 
-train: setup ## Entraîne le modèle si les données, le domaine ou la configuration ont changé
-	@$(PY) -m bot train
+train: setup ## Entraîne le modèle si les données, le domaine ou la configuration ont changé (V=1 : messages détaillés des bibliothèques)
+	@$(PY) -m bot train $(VERBOSE)
 
 bench: setup ## Mesure la latence par tour sur 200 tours, face à la configuration Rasa d'origine
 	@$(PY) bench/conversation_latency.py

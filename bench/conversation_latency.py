@@ -43,7 +43,7 @@ import requests
 import yaml
 
 from bot.knowledge import PROJECT_ROOT
-from bot.servers import RASA, BotProcesses, ServerDied, model_fingerprint, train_if_needed
+from bot.processes import RASA, BotProcesses, ServerDied, model_fingerprint, train_if_needed
 
 logger = logging.getLogger("bench.conversation_latency")
 

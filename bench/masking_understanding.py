@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from rasa.utils.log_utils import configure_structlog
 
     from bot.privacy import mask
-    from bot.servers import train_if_needed
+    from bot.processes import train_if_needed
 
     configure_structlog(logging.WARNING)
     agent = Agent.load(str(train_if_needed()))

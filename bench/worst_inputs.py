@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_structlog(logging.WARNING)  # Rasa's debug events would print each message
 
     from bot.privacy import mask
-    from bot.servers import train_if_needed
+    from bot.processes import train_if_needed
 
     model = train_if_needed()
     agent = Agent.load(str(model))

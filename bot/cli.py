@@ -7,6 +7,12 @@ Usage (from the project root, after `make run` created .venv):
     python -m bot rapport  # the week's unanswered questions, for staff (HTML and CSV)
     python -m bot purger --jours 365  # deletes conversations older than the retention period
     python -m bot telegram # the Telegram bridge on its own (BOT_TELEGRAM_TOKEN; README, Telegram)
+
+Every command takes `--verbose` (`-v`): other packages' messages too (their
+deprecation notices, Rasa's training progress), which are otherwise hidden.
+
+Each command imports only what it uses: `check`, run after every edit of a
+knowledge file, reads YAML without loading Rasa, spaCy or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -15,25 +21,24 @@ import argparse
 import datetime as dt
 import logging
 import os
-import signal
 import sys
-import time
 from pathlib import Path
-from types import FrameType
+from typing import TYPE_CHECKING
 
-import yaml
+from bot.paths import VAR_DIR
 
-from bot.channels import DEMO_PATH
-from bot.knowledge import PROJECT_ROOT, check_directory, default_knowledge_dir, domain_intents
-from bot.paths import VAR_DIR, private_dir
-from bot.servers import TELEGRAM, BotProcesses, ProcessSpec, ServerDied, train_if_needed
-from bot.staff.report import build_report, collect, write_csv, write_html
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from bot.processes import ProcessSpec
 
 __all__ = ["main"]
 
 
 def _check(args: argparse.Namespace) -> int:
-    directory = Path(args.dossier)
+    from bot.knowledge import check_directory, default_knowledge_dir, domain_intents
+
+    directory = Path(args.dossier) if args.dossier else default_knowledge_dir()
     problems = check_directory(
         directory,
         domain_intents(),
@@ -55,24 +60,30 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    train_if_needed()
+    from bot.processes import TrainingFailed, train_if_needed
+
+    try:
+        train_if_needed(verbose=args.verbose)
+    except TrainingFailed as error:
+        print(error, file=sys.stderr)
+        return 1
     return 0
 
 
-def _telegram_process(rest_url: str) -> ProcessSpec | None:
+def _telegram_process(rest_url: str, *, verbose: bool = False) -> ProcessSpec | None:
     """The Telegram bridge to run beside the servers, when a token is configured.
 
     If it keeps stopping (a revoked token), it is given up and the servers run on.
     """
     from bot.channels.telegram.settings import TOKEN_VARIABLE
+    from bot.processes import telegram_bridge
 
     if not os.environ.get(TOKEN_VARIABLE, "").strip():
         logging.getLogger(__name__).info(
             "Telegram désactivé : %s n'est pas défini (README, section Telegram).", TOKEN_VARIABLE
         )
         return None
-    command = (sys.executable, "-m", "bot", "telegram", "--rasa-url", rest_url)
-    return ProcessSpec(TELEGRAM, "pont Telegram", command, essential=False)
+    return telegram_bridge(rest_url, verbose=verbose)
 
 
 def _telegram(args: argparse.Namespace) -> int:
@@ -94,12 +105,25 @@ def _telegram(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from bot.channels import DEMO_PATH
+    from bot.paths import private_dir
+    from bot.processes import BotProcesses, ServerDied, TrainingFailed, train_if_needed
+
     private_dir(VAR_DIR)
-    model = train_if_needed()
-    bot = BotProcesses(model=model, rasa_port=args.port, actions_port=args.port_actions)
-    telegram = _telegram_process(bot.rest_url)
+    try:
+        model = train_if_needed(verbose=args.verbose)
+    except TrainingFailed as error:
+        print(error, file=sys.stderr)
+        return 1
+    bot = BotProcesses(
+        model=model, rasa_port=args.port, actions_port=args.port_actions, verbose=args.verbose
+    )
+    telegram = _telegram_process(bot.rest_url, verbose=args.verbose)
     if telegram is not None:
-        bot.extras.append(telegram)
+        bot.channels.append(telegram)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -132,26 +156,31 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
 
-def _default_database_url() -> str:
-    """The conversation store of endpoints.yml, as an SQLAlchemy URL."""
-    with (PROJECT_ROOT / "endpoints.yml").open(encoding="utf-8") as handle:
-        store = (yaml.safe_load(handle) or {}).get("tracker_store") or {}
-    if store.get("dialect", "sqlite") == "sqlite":
-        return f"sqlite:///{(PROJECT_ROOT / store.get('db', 'var/conversations.db')).resolve()}"
-    user = store.get("username", "")
-    password = f":{store['password']}" if store.get("password") else ""
-    credentials = f"{user}{password}@" if user else ""
-    port = f":{store['port']}" if store.get("port") else ""
-    return f"{store['dialect']}://{credentials}{store.get('url', 'localhost')}{port}/{store.get('db', 'rasa')}"
+def _database(args: argparse.Namespace) -> str | None:
+    """`--base`, else the conversation store of endpoints.yml; None once a French message said why not."""
+    if args.base:
+        return str(args.base)
+    from bot.processes.endpoints import EndpointsError, database_url
+
+    try:
+        return database_url()
+    except EndpointsError as error:
+        print(error, file=sys.stderr)
+        return None
 
 
 def _report(args: argparse.Namespace) -> int:
+    from bot.staff.report import build_report, collect, write_csv, write_html
+
+    database = _database(args)
+    if database is None:
+        return 2
     today = dt.date.today()
     until = args.jusqu_au or today
     since = args.depuis or until - dt.timedelta(days=args.jours)
     start = dt.datetime.combine(since, dt.time.min).astimezone()
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min).astimezone()
-    groups = build_report(collect(args.base, start, end, args.seuil_bas))
+    groups = build_report(collect(database, start, end, args.seuil_bas))
     out = Path(args.sortie)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(groups, out / "rapport.csv")
@@ -166,7 +195,10 @@ def _report(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     from bot.staff.retention import purge
 
-    result = purge(args.base, args.jours, trial=args.essai)
+    database = _database(args)
+    if database is None:
+        return 2
+    result = purge(database, args.jours, trial=args.essai)
     verb = "seraient supprimés" if args.essai else "supprimés"
     print(
         f"{result.conversations} conversation(s) ({result.events} événement(s)) dont le dernier "
@@ -194,22 +226,37 @@ def _date(text: str) -> dt.date:
         ) from None
 
 
+DATABASE_HELP = "base des conversations (URL SQLAlchemy ; par défaut, celle de endpoints.yml)"
+
+
 def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="affiche aussi les messages détaillés des autres logiciels (Rasa, TensorFlow…)",
+    )
     parser = argparse.ArgumentParser(prog="bot", description="Bot citoyen de Toulouse Métropole.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="entraîne si besoin et démarre le bot")
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, parents=[common])
+
+    run = command("run", "entraîne si besoin et démarre le bot")
     run.add_argument("--port", type=int, default=5005, help="port du serveur Rasa (5005)")
     run.add_argument(
         "--port-actions", type=int, default=5055, help="port du serveur d'actions (5055)"
     )
     run.set_defaults(func=_run)
 
-    train = commands.add_parser("train", help="entraîne le modèle si ses données ont changé")
+    train = command("train", "entraîne le modèle si ses données ont changé")
     train.set_defaults(func=_train)
 
-    check = commands.add_parser("check", help="vérifie les fichiers de connaissances")
-    check.add_argument("--dossier", default=str(default_knowledge_dir()), help="dossier à vérifier")
+    check = command("check", "vérifie les fichiers de connaissances")
+    check.add_argument(
+        "--dossier", help="dossier à vérifier (knowledge/, ou BOT_KNOWLEDGE_DIR s'il est défini)"
+    )
     check.add_argument(
         "--age-max",
         type=int,
@@ -218,18 +265,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(func=_check)
 
-    report = commands.add_parser(
-        "rapport", help="questions sans réponse satisfaisante, pour les agents"
-    )
+    report = command("rapport", "questions sans réponse satisfaisante, pour les agents")
     report.add_argument("--jours", type=int, default=7, help="période : les N derniers jours (7)")
     report.add_argument("--depuis", type=_date, help="début de la période (AAAA-MM-JJ)")
     report.add_argument("--jusqu-au", type=_date, help="fin de la période, incluse (AAAA-MM-JJ)")
-    report.add_argument(
-        "--base", default=_default_database_url(), help="base des conversations (URL SQLAlchemy)"
-    )
-    report.add_argument(
-        "--sortie", default=str(PROJECT_ROOT / "var" / "rapport"), help="dossier du rapport"
-    )
+    report.add_argument("--base", help=DATABASE_HELP)
+    report.add_argument("--sortie", default=str(VAR_DIR / "rapport"), help="dossier du rapport")
     report.add_argument(
         "--seuil-bas",
         type=float,
@@ -238,8 +279,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func=_report)
 
-    retention = commands.add_parser(
-        "purger", help="supprime les conversations plus anciennes que la durée de conservation"
+    retention = command(
+        "purger", "supprime les conversations plus anciennes que la durée de conservation"
     )
     retention.add_argument(
         "--jours",
@@ -247,17 +288,13 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="durée de conservation en jours (celle qu'annonce le widget)",
     )
-    retention.add_argument(
-        "--base", default=_default_database_url(), help="base des conversations (URL SQLAlchemy)"
-    )
+    retention.add_argument("--base", help=DATABASE_HELP)
     retention.add_argument(
         "--essai", action="store_true", help="compte seulement, sans rien supprimer"
     )
     retention.set_defaults(func=_purge)
 
-    telegram = commands.add_parser(
-        "telegram", help="pont Telegram seul (jeton dans BOT_TELEGRAM_TOKEN)"
-    )
+    telegram = command("telegram", "pont Telegram seul (jeton dans BOT_TELEGRAM_TOKEN)")
     telegram.add_argument(
         "--rasa-url",
         default=None,
@@ -272,4 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m bot` and of the `bot-citoyen` command."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
-    return int(args.func(args))
+    if args.verbose or args.command == "check":  # check imports no other package
+        return int(args.func(args))
+    from bot.processes.quiet import library_warnings_silenced
+
+    with library_warnings_silenced():
+        return int(args.func(args))

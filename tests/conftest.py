@@ -14,7 +14,7 @@ os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 from bot.knowledge import KnowledgeBase, domain_intents
 from bot.paths import PROJECT_ROOT
-from bot.servers import BotProcesses, train_if_needed
+from bot.processes import BotProcesses, train_if_needed
 from tests.support import ARTIFACTS, RunningBot, free_port
 
 

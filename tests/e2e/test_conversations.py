@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from bot.knowledge import KnowledgeBase
-from bot.servers import ACTIONS
+from bot.processes import ACTIONS
 from tests.support import RunningBot
 
 pytestmark = pytest.mark.servers

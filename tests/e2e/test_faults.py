@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.servers import RASA
+from bot.processes import RASA
 from tests.support import ARTIFACTS, RunningBot
 
 pytestmark = pytest.mark.servers

@@ -1,10 +1,11 @@
-"""Starting the bot: the model is named by its inputs; the running bot survives a dying process and keeps its token private."""
+"""The bot's real servers, supervised: they survive a dying process, keep their token private, and log without other packages' notices."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import stat
@@ -19,14 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import PROJECT_ROOT
-from bot.servers import (
-    MODEL_INPUTS,
-    BotProcesses,
-    ProcessSpec,
-    RestartPolicy,
-    model_fingerprint,
-)
+from bot.paths import PROJECT_ROOT
+from bot.processes import ACTIONS, RASA, BotProcesses, ProcessSpec, RestartPolicy
 from tests.support import free_port
 
 LOGS = PROJECT_ROOT / "tests" / "artifacts" / "logs" / "supervision"
@@ -34,23 +29,6 @@ CHANNEL_GIVEN_UP = (
     "Le canal d'essai s'est arrêté 6 fois en 5 min (dernier : code 3) : "
     "il n'est plus relancé, le reste du bot continue."
 )
-
-
-def test_fingerprint_changes_with_the_training_data_only(tmp_path: Path) -> None:
-    for name in MODEL_INPUTS:
-        source = PROJECT_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name)
-        else:
-            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, tmp_path / name)
-    before = model_fingerprint(tmp_path)
-    (tmp_path / "knowledge").mkdir()
-    (tmp_path / "knowledge" / "velo.yml").write_text("theme: x\n", encoding="utf-8")
-    assert model_fingerprint(tmp_path) == before  # answers change without retraining
-    with (tmp_path / "data" / "nlu.yml").open("a", encoding="utf-8") as handle:
-        handle.write("    - une formulation de plus\n")
-    assert model_fingerprint(tmp_path) != before
 
 
 class _Messages(logging.Handler):
@@ -143,6 +121,7 @@ def supervised_bot(
     Beside them, a channel process that exits at once every time, with short
     delays, so that the supervisor gives up on it during the module.
     """
+    shutil.rmtree(LOGS, ignore_errors=True)  # this module's logs: this run's only
     state = tmp_path_factory.mktemp("supervision") / "var"
     state.mkdir(mode=0o755)
     state.chmod(0o755)  # as a `var/` created before the bot kept it private
@@ -160,16 +139,16 @@ def supervised_bot(
         state_dir=state,
         database=state / "conversations.db",
         log_dir=LOGS,
-        extras=[channel],
+        channels=[channel],
     )
     log = _Messages()
-    logging.getLogger("bot.servers").addHandler(log)
+    logging.getLogger("bot.processes").addHandler(log)
     try:
         processes.start(supervise=True)
         yield SupervisedBot(processes, state, log)
     finally:
         processes.stop()
-        logging.getLogger("bot.servers").removeHandler(log)
+        logging.getLogger("bot.processes").removeHandler(log)
 
 
 @pytest.mark.servers
@@ -244,3 +223,19 @@ def test_a_channel_that_keeps_stopping_is_given_up_while_the_bot_answers(
     assert "Athènes" in _say(bot, "qui a gagné le prix icapital ?")
     assert bot.failure is None
     assert (LOGS / "essai.log").exists()
+
+
+@pytest.mark.servers
+def test_the_servers_logs_hold_the_bot_s_lines_without_other_packages_notices(
+    supervised_bot: SupervisedBot,
+) -> None:
+    bot = supervised_bot.processes
+    rasa = bot.log_path(RASA).read_text(encoding="utf-8")
+    actions = bot.log_path(ACTIONS).read_text(encoding="utf-8")
+    assert re.search(r"Modèle spaCy \S+ chargé", rasa)  # the project's own lines stay
+    assert "Action endpoint is up and running" in actions
+    for log in (rasa, actions):
+        # Deprecation notices (SQLAlchemy, pkg_resources, pyparsing…) and TensorFlow's C++ log.
+        assert "DeprecationWarning" not in log
+        assert "Warning:" not in log
+        assert "tensorflow/" not in log

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.servers import ProcessSpec, RestartPolicy, ServerDied, Supervisor
+from bot.processes import ProcessSpec, RestartPolicy, ServerDied, Supervisor
 
 FAST = RestartPolicy(first_delay=0.05, max_delay=0.2)
 SLEEPER = ProcessSpec("dormeur", "processus dormeur", ("sleep", "600"))
@@ -66,7 +66,7 @@ def test_default_delays_double_from_one_second_up_to_thirty() -> None:
 def test_a_killed_process_is_started_again_and_the_log_says_so(
     supervisor: Supervisor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.servers")
+    caplog.set_level(logging.WARNING, logger="bot.processes.supervision")
     supervisor.launch(SLEEPER)
     first = supervisor.pid("dormeur")
     assert first is not None
@@ -82,7 +82,7 @@ def test_a_killed_process_is_started_again_and_the_log_says_so(
 def test_a_server_that_keeps_stopping_stops_the_bot_and_is_named(
     supervisor: Supervisor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.servers")
+    caplog.set_level(logging.WARNING, logger="bot.processes.supervision")
     supervisor.launch(SLEEPER)
     survivor = supervisor.pid("dormeur")
     supervisor.launch(FAILING)
@@ -133,7 +133,7 @@ def test_a_program_gone_before_its_restart_counts_as_a_stop(
 def test_a_channel_that_keeps_stopping_is_given_up_and_the_rest_runs_on(
     supervisor: Supervisor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.servers")
+    caplog.set_level(logging.WARNING, logger="bot.processes.supervision")
     supervisor.launch(SLEEPER)
     survivor = supervisor.pid("dormeur")
     channel = ProcessSpec("canal", "canal d'essai", FAILING.command, essential=False)
