@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.paths import PROJECT_ROOT
-from bot.servers import BotProcesses
+from bot.processes import BotProcesses
 
 __all__ = ["ARTIFACTS", "Conversation", "RunningBot", "free_port"]
 
