@@ -1,6 +1,6 @@
 """The Rasa server as this project runs it: Rasa's own command line, with the project's changes and a private token.
 
-Usage (what `bot.servers.BotProcesses` starts; arguments are those of `rasa`):
+Usage (what `bot.processes.BotProcesses` starts; arguments are those of `rasa`):
     BOT_RASA_TOKEN=… python -m bot.rasa_plugins.server run --model models/bot-….tar.gz --enable-api …
 
 - The HTTP API token comes from `BOT_RASA_TOKEN`, never from the command
