@@ -1,6 +1,13 @@
 """Test helpers shared by the suite: talking to the real servers over REST, free ports, where artifacts go.
 
-Fixtures live in `tests/conftest.py`; what tests import lives here.
+Fixtures live in `tests/conftest.py`; what tests import lives here and in:
+
+    bad_requests       request bodies the channels refuse, with each status and French text
+    channels           the REST and web channels served in-process, a stand-in for Rasa behind
+    clocks             clocks and sleeps that tests move by hand
+    fake_telegram_api  a fake Telegram Bot API over HTTP, for the real-server scenarios
+    stores             conversation stores built directly, without the servers
+    telegram           the Telegram bridge in-process: a recording Bot API, a stand-in Rasa, updates
 """
 
 from __future__ import annotations

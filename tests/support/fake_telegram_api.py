@@ -3,8 +3,10 @@
 It implements the methods the bridge calls (getMe, getUpdates with long
 polling, deleteWebhook, setWebhook, setMyCommands, sendMessage,
 answerCallbackQuery) and refuses what Telegram refuses: HTML that Telegram
-cannot parse, text over 4,096 characters, callback data over 64 bytes. It can
-play Telegram's side of a webhook, and answer 429 (flood control) on demand.
+cannot parse, text over 4,096 characters, callback data over 64 bytes
+(`read_sent_message`, which the in-process Bot API of tests/support/telegram.py
+applies too). It can play Telegram's side of a webhook, and answer 429 (flood
+control) on demand.
 
 Usage:
     async with FakeTelegram() as telegram:
@@ -30,7 +32,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-__all__ = ["FakeTelegram", "HtmlError", "SentMessage", "parse_telegram_html"]
+__all__ = [
+    "ApiError",
+    "FakeTelegram",
+    "HtmlError",
+    "SentMessage",
+    "parse_telegram_html",
+    "read_sent_message",
+]
 
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
@@ -136,7 +145,9 @@ class SentMessage:
     buttons: list[tuple[str, str]]
 
 
-class _ApiError(Exception):
+class ApiError(Exception):
+    """What the Bot API answers instead of a result: an HTTP code and Telegram's description."""
+
     def __init__(self, code: int, description: str, **parameters: Any) -> None:
         super().__init__(description)
         self.code = code
@@ -233,9 +244,9 @@ class FakeTelegram:
         handler = getattr(self, f"_api_{method}", None)
         try:
             if handler is None:
-                raise _ApiError(404, "Not Found: method not found")
+                raise ApiError(404, "Not Found: method not found")
             result = await handler(params)
-        except _ApiError as error:
+        except ApiError as error:
             async with self._changed:
                 self.refused.append((method, error.description))
                 self._changed.notify_all()
@@ -272,7 +283,7 @@ class FakeTelegram:
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.webhook is not None:
-            raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         deadline = time.monotonic() + timeout
@@ -291,38 +302,13 @@ class FakeTelegram:
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
-        text = str(params.get("text", ""))
-        parse_mode = params.get("parse_mode")
         floods = self._floods.get(chat_id)
         if floods:
             retry_after = floods.pop(0)
-            raise _ApiError(
+            raise ApiError(
                 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
             )
-        if parse_mode == "HTML":
-            try:
-                visible, links = parse_telegram_html(text)
-            except HtmlError as error:
-                raise _ApiError(400, str(error)) from error
-        elif parse_mode is None:
-            visible, links = text, []
-        else:
-            raise _ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode}")
-        if not visible.strip():
-            raise _ApiError(400, "Bad Request: message text is empty")
-        if _utf16(visible) > MAX_TEXT:
-            raise _ApiError(400, "Bad Request: message is too long")
-        buttons: list[tuple[str, str]] = []
-        markup = _json(params.get("reply_markup"))
-        for row in (markup or {}).get("inline_keyboard", []):
-            for button in row:
-                data = button.get("callback_data", "")
-                if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA:
-                    raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-                buttons.append((button["text"], data))
-        message = SentMessage(
-            chat_id, next(self._message_ids), text, parse_mode, visible, links, buttons
-        )
+        message = read_sent_message(params, next(self._message_ids))
         async with self._changed:
             self.sent.append(message)
             self._changed.notify_all()
@@ -331,7 +317,7 @@ class FakeTelegram:
             "date": int(time.time()),
             "chat": self._chat(chat_id),
             "from": self.bot_user,
-            "text": visible,
+            "text": message.visible,
         }
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
@@ -533,6 +519,41 @@ class FakeTelegram:
                 },
             }
         )
+
+
+def read_sent_message(params: dict[str, Any], message_id: int) -> SentMessage:
+    """A sendMessage call as Telegram reads it: what the resident sees, its links and buttons.
+
+    Raises:
+        ApiError: 400, as Telegram refuses it: HTML it cannot parse, no
+            visible text, over 4,096 characters, callback data over 64 bytes.
+    """
+    text = str(params.get("text", ""))
+    parse_mode = params.get("parse_mode")
+    if parse_mode == "HTML":
+        try:
+            visible, links = parse_telegram_html(text)
+        except HtmlError as error:
+            raise ApiError(400, str(error)) from error
+    elif parse_mode is None:
+        visible, links = text, []
+    else:
+        raise ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode}")
+    if not visible.strip():
+        raise ApiError(400, "Bad Request: message text is empty")
+    if _utf16(visible) > MAX_TEXT:
+        raise ApiError(400, "Bad Request: message is too long")
+    buttons: list[tuple[str, str]] = []
+    markup = _json(params.get("reply_markup"))
+    for row in (markup or {}).get("inline_keyboard", []):
+        for button in row:
+            data = button.get("callback_data", "")
+            if not 1 <= len(data.encode()) <= MAX_CALLBACK_DATA:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+            buttons.append((button["text"], data))
+    return SentMessage(
+        int(params["chat_id"]), message_id, text, parse_mode, visible, links, buttons
+    )
 
 
 def _json(value: Any) -> Any:

@@ -1,22 +1,19 @@
-"""The web widget and its channel: real headless Chromium against the session's real servers.
+"""The web widget in a browser: real headless Chromium against the session's real servers.
 
 Debian's Chromium (/usr/bin/chromium, installed by scripts/setup.sh) is driven
 by Playwright; axe-core checks the WCAG 2.1 A/AA and RGAA 4 rules. The pages
 are served by the bot's own Rasa server (the web channel of credentials.yml).
 Screenshots of the panel are written to tests/artifacts/widget-*.png for a
-person to look at.
+person to look at. The channel's own checks (signed ids, allowed sites, bad
+bodies, limits) are tested in-process in test_channel.py.
 
-Run alone: .venv/bin/python -m pytest tests/channels/test_widget.py -q
+Run alone: .venv/bin/python -m pytest tests/channels/web/test_widget.py -q
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import stat
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +24,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
-from bot.channels import ConversationIds, OriginPolicy, load_secret, normalise_origin
-from bot.channels.texts import BAD_METHOD, BAD_REQUEST, RATE_LIMITED, TOO_LONG, UNAVAILABLE
+from bot.channels.texts import RATE_LIMITED, UNAVAILABLE
 from tests.support import ARTIFACTS, RunningBot
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -619,225 +615,3 @@ def test_site_not_allowed_is_told_so_in_french(running_bot: RunningBot, browser:
         expect(tab.input).to_have_value(FOLLOW_UP_QUESTION)
     finally:
         tab.context.close()
-
-
-# ---------------------------------------------------------------- the channel over HTTP
-
-
-def _post(
-    url: str, body: dict[str, Any], origin: str | None = None
-) -> tuple[int, dict[str, Any], Any]:
-    headers = {"Content-Type": "text/plain;charset=UTF-8"}
-    if origin is not None:
-        headers["Origin"] = origin
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=REPLY_MS / 1000) as response:
-            return response.status, json.loads(response.read()), response.headers
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), error.headers
-
-
-def _events(bot: RunningBot, sender: str) -> int:
-    with sqlite3.connect(bot.database) as connection:
-        (count,) = connection.execute(
-            "SELECT count(*) FROM events WHERE sender_id = ?", (sender,)
-        ).fetchone()
-    return int(count)
-
-
-@pytest.mark.servers
-def test_forged_or_foreign_conversation_ids_are_refused(running_bot: RunningBot) -> None:
-    api = _pages(running_bot)
-    status, started, headers = _post(f"{api}/conversations", {})
-    assert status == 201 and "Set-Cookie" not in headers
-    token = started["conversation"]
-    sender, signature = token.rsplit(".", 1)
-
-    status, reply, _ = _post(f"{api}/messages", {"conversation": token, "text": "bonjour"})
-    assert status == 200 and reply["messages"][0]["text"]
-    assert _events(running_bot, sender) > 0
-
-    rest = running_bot.conversation()
-    rest.send("bonjour")
-    rest_events = _events(running_bot, rest.sender)
-    guessed = sender[:-1] + ("A" if sender[-1] != "A" else "B")
-    forged = {
-        "a REST conversation's id": rest.sender,
-        "a guessed id with a real signature": f"{guessed}.{signature}",
-        "a real id with a made-up signature": f"{sender}.{'A' * len(signature)}",
-        "a token from another server": ConversationIds(b"x" * 32).issue(),
-        "no id at all": None,
-    }
-    for case, conversation in forged.items():
-        status, reply, _ = _post(
-            f"{api}/messages", {"conversation": conversation, "text": "je lis ta conversation"}
-        )
-        assert status == 401, case
-        assert "Conversation inconnue" in reply["erreur"], case
-    assert _events(running_bot, rest.sender) == rest_events
-    assert _events(running_bot, guessed) == 0
-
-
-def _post_raw(url: str, data: bytes, method: str = "POST") -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=data or None, headers={"Content-Type": "text/plain"}, method=method
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=REPLY_MS / 1000) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-@pytest.mark.servers
-def test_bad_bodies_get_french_4xx_and_the_conversation_goes_on(running_bot: RunningBot) -> None:
-    api = _pages(running_bot)
-    _, started, _ = _post(f"{api}/conversations", {})
-    token = started["conversation"]
-    sender = token.rsplit(".", 1)[0]
-    status, reply, _ = _post(
-        f"{api}/messages", {"conversation": token, "text": "horaires de la mairie de colomiers"}
-    )
-    assert status == 200 and "Colomiers" in reply["messages"][0]["text"]
-    stored = _events(running_bot, sender)
-
-    deep = b"[" * 5000 + b"]" * 5000
-    with_token = f'{{"conversation": "{token}", '.encode()
-    bad = {
-        "empty body": b"",
-        "null": b"null",
-        "array": b"[]",
-        "string": b'"x"',
-        "number": b"42",
-        "not JSON": b"conversation=x&text=bonjour",
-        "invalid UTF-8": with_token + b'"text": "\xff"}',
-        "nested 5,000 deep": deep,
-        "object nested 5,000 deep": with_token + b'"text": "x", "autre": ' + deep + b"}",
-        "text missing": with_token[:-2] + b"}",
-        "text null": with_token + b'"text": null}',
-        "text a number": with_token + b'"text": 42}',
-        "text an object": with_token + b'"text": {"a": 1}}',
-        "text a list": with_token + b'"text": ["bonjour"]}',
-    }
-    seen = {case: _post_raw(f"{api}/messages", body) for case, body in bad.items()}
-    assert seen == {case: (400, {"erreur": BAD_REQUEST}) for case in bad}
-
-    too_long = {
-        "1,001 characters": json.dumps({"conversation": token, "text": "a" * 1001}).encode(),
-        "10,000 emoji": json.dumps({"conversation": token, "text": "🙂" * 10_000}).encode(),
-        "1 MB body": json.dumps({"conversation": token, "text": "a" * 1_000_000}).encode(),
-    }
-    for case, body in too_long.items():
-        assert _post_raw(f"{api}/messages", body) == (413, {"erreur": TOO_LONG}), case
-    for path in ("messages", "conversations"):
-        assert _post_raw(f"{api}/{path}", b"", method="GET") == (405, {"erreur": BAD_METHOD})
-
-    assert _events(running_bot, sender) == stored
-    status, reply, _ = _post(
-        f"{api}/messages", {"conversation": token, "text": "et la collecte des déchets ?"}
-    )
-    assert status == 200 and "Colomiers" in reply["messages"][0]["text"]
-
-
-@pytest.mark.servers
-def test_only_the_bot_itself_and_configured_sites_are_allowed(running_bot: RunningBot) -> None:
-    api = _pages(running_bot)
-    status, reply, headers = _post(f"{api}/conversations", {}, origin=OTHER_ORIGIN)
-    assert status == 403 and reply["erreur"] == "Ce site n'est pas autorisé à utiliser l'assistant."
-    # Readable by that site, so the widget can say why; nothing else is.
-    assert headers["Access-Control-Allow-Origin"] == OTHER_ORIGIN
-
-    status, started, headers = _post(f"{api}/conversations", {}, origin=CITY_ORIGIN)
-    assert status == 201
-    assert headers["Access-Control-Allow-Origin"] == CITY_ORIGIN
-    assert headers["Vary"] == "Origin"
-    token = started["conversation"]
-
-    # A valid conversation does not let another site in.
-    status, reply, _ = _post(
-        f"{api}/messages", {"conversation": token, "text": "bonjour"}, origin=OTHER_ORIGIN
-    )
-    assert status == 403
-    same_site = f"http://127.0.0.1:{running_bot.processes.rasa_port}"
-    status, reply, headers = _post(
-        f"{api}/messages", {"conversation": token, "text": "bonjour"}, origin=same_site
-    )
-    assert status == 200 and reply["messages"]
-    assert "Set-Cookie" not in headers
-    status, _, _ = _post(f"{api}/messages", {"conversation": token, "text": "x"}, origin="null")
-    assert status == 403
-
-
-@pytest.mark.servers
-def test_widget_files_are_served_by_the_bot(running_bot: RunningBot) -> None:
-    api = _pages(running_bot)
-    with urllib.request.urlopen(f"{api}/widget.js", timeout=30) as response:
-        assert response.headers["Content-Type"].startswith("text/javascript")
-        etag = response.headers["ETag"]
-        assert b"innerHTML" not in response.read()
-    request = urllib.request.Request(f"{api}/widget.js", headers={"If-None-Match": etag})
-    with pytest.raises(urllib.error.HTTPError) as not_modified:
-        urllib.request.urlopen(request, timeout=30)
-    assert not_modified.value.code == 304
-    with urllib.request.urlopen(f"{api}/demo", timeout=30) as response:
-        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
-        assert 'src="/webhooks/web/widget.js"' in response.read().decode()
-
-
-# ---------------------------------------------------------------- signed ids and origins, pure
-
-
-def test_issued_token_is_verified_and_any_change_is_refused() -> None:
-    ids = ConversationIds(b"s" * 32)
-    token = ids.issue(now=1_000_000)
-    sender = ids.verify(token, now=1_000_100)
-    assert sender is not None and sender.startswith("web-") and token.startswith(sender + ".")
-    assert ids.issue(now=1_000_000) != token
-    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
-    assert ids.verify(flipped, now=1_000_100) is None
-    assert ConversationIds(b"t" * 32).verify(token, now=1_000_100) is None
-    for junk in (None, 42, "", "web-abc", "." * 10, token + "x" * 300):
-        assert ids.verify(junk, now=1_000_100) is None
-
-
-def test_token_expires_after_its_maximum_age() -> None:
-    ids = ConversationIds(b"s" * 32, max_age_seconds=3600)
-    token = ids.issue(now=1_000_000)
-    assert ids.verify(token, now=1_000_000 + 3600) is not None
-    assert ids.verify(token, now=1_000_000 + 3601) is None
-    assert ids.verify(token, now=1_000_000 - 3600) is None
-
-
-def test_secret_comes_from_the_environment_or_a_private_file(tmp_path: Path) -> None:
-    assert load_secret({"BOT_WEB_SECRET": "e" * 40}, tmp_path / "unused") == b"e" * 40
-    assert not (tmp_path / "unused").exists()
-
-    path = tmp_path / "var" / "web-secret"
-    first = load_secret({}, path)
-    assert len(first) >= 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_secret({}, path) == first  # kept across restarts
-
-    path.chmod(0o644)
-    assert load_secret({}, path) == first
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-
-
-def test_origin_policy() -> None:
-    policy = OriginPolicy.from_config(
-        ["https://www.toulouse-metropole.fr", "pas une origine", "https://x.fr/chemin"],
-        env="http://localhost:8000, ",
-    )
-    assert policy.allowed == {"https://www.toulouse-metropole.fr:443", "http://localhost:8000"}
-    host = "bot.example.fr"
-    assert policy.allows("https://www.toulouse-metropole.fr", host)
-    assert policy.allows("https://WWW.toulouse-metropole.fr:443", host)
-    assert policy.allows("http://localhost:8000", host)
-    assert policy.allows("https://bot.example.fr", host)  # the bot's own pages
-    assert policy.allows(None, host)  # not a browser's cross-site request
-    for refused in ("https://site-tiers.example", "null", "http://localhost:8001", "file://"):
-        assert not policy.allows(refused, host), refused
-    assert normalise_origin("https://a.fr/") == "https://a.fr:443"
-    assert normalise_origin("ftp://a.fr") is None
