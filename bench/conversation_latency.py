@@ -42,7 +42,7 @@ from typing import Any
 import requests
 import yaml
 
-from bot.knowledge import PROJECT_ROOT
+from bot.paths import PROJECT_ROOT
 from bot.processes import RASA, BotProcesses, ServerDied, model_fingerprint, train_if_needed
 
 logger = logging.getLogger("bench.conversation_latency")

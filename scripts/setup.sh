@@ -79,7 +79,7 @@ if [ "${1:-}" = "--tests" ] && [ ! -x /usr/bin/chromium ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     else
         cat >&2 <<'MSG'
-Chromium est absent (/usr/bin/chromium) : les tests du widget web (tests/test_widget.py)
+Chromium est absent (/usr/bin/chromium) : les tests du widget web (tests/channels/web/test_widget.py)
 échoueront. Installez-le une fois, puis relancez la commande :
   sudo apt-get update && sudo apt-get install -y chromium
 MSG

@@ -34,13 +34,11 @@ __all__ = [
     "TOO_LONG",
     "UNAVAILABLE",
     "WEB_PREFIX",
-    "ConversationIds",
     "OriginPolicy",
     "RateLimits",
     "Refused",
     "SignedConversationIds",
     "WebRateLimiter",
-    "load_secret",
     "load_web_secret",
     "normalise_origin",
     "read_rest_request",
@@ -50,7 +48,3 @@ __all__ = [
 # Where Rasa mounts the web channel (its name is "web"), and its demo page.
 WEB_PREFIX = "/webhooks/web"
 DEMO_PATH = f"{WEB_PREFIX}/demo"
-
-# The old names, still imported by tests/channels/test_widget.py.
-ConversationIds = SignedConversationIds
-load_secret = load_web_secret

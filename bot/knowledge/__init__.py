@@ -13,15 +13,8 @@ from bot.knowledge.base import (
 from bot.knowledge.loader import load_file
 from bot.knowledge.schema import BOT_MESSAGES, Button, Link, Problem, ThemeFile, Topic
 
-# The project root is `bot.paths.PROJECT_ROOT`. Re-exported here only for the
-# modules that still import it from this package (bot/cli.py, bot/privacy.py,
-# bench/conversation_latency.py, tests/channels/, tests/processes/); remove it
-# once they import it from bot.paths.
-from bot.paths import PROJECT_ROOT
-
 __all__ = [
     "BOT_MESSAGES",
-    "PROJECT_ROOT",
     "Button",
     "KnowledgeBase",
     "Link",

@@ -72,11 +72,6 @@ class Button:
     def payload(self) -> str:
         return f"/{self.intent}{self.entities}"
 
-    @property
-    def titre(self) -> str:
-        """Old name of `title`, still read by tests/channels/test_telegram.py."""
-        return self.title
-
 
 @dataclass(frozen=True)
 class Link:
@@ -84,11 +79,6 @@ class Link:
 
     title: str
     url: str
-
-    @property
-    def titre(self) -> str:
-        """Old name of `title`, still read by tests/channels/test_telegram.py."""
-        return self.title
 
 
 @dataclass(frozen=True)
@@ -135,22 +125,6 @@ class Topic:
         if self.per_commune:
             text = text.replace("{commune}", commune or "votre commune")
         return text
-
-    # Old names, still read by tests/channels/test_telegram.py.
-    @property
-    def reponse(self) -> str:
-        """Old name of `answer`."""
-        return self.answer
-
-    @property
-    def boutons(self) -> tuple[Button, ...]:
-        """Old name of `buttons`."""
-        return self.buttons
-
-    @property
-    def liens(self) -> tuple[Link, ...]:
-        """Old name of `links`."""
-        return self.links
 
 
 @dataclass

@@ -38,7 +38,6 @@ __all__ = [
     "Bridge",
     "BridgeStopped",
     "ChatConversationIds",
-    "ConversationIds",
     "RasaButton",
     "RasaClient",
     "RasaReply",
@@ -51,6 +50,3 @@ __all__ = [
     "run",
     "serving",
 ]
-
-# The old name, still imported by tests/channels/test_telegram.py.
-ConversationIds = ChatConversationIds

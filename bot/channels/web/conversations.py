@@ -31,7 +31,6 @@ __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
     "DEFAULT_SECRET_FILE",
     "SECRET_ENV",
-    "ConversationIds",
     "SignedConversationIds",
     "load_web_secret",
 ]
@@ -102,7 +101,3 @@ class SignedConversationIds:
         ):
             return None
         return sender
-
-
-# The old name, still imported by tests/channels/test_rest_and_web.py.
-ConversationIds = SignedConversationIds
