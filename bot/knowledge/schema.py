@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from bot.domain import INTENT_FEEDBACK_NO, INTENT_FEEDBACK_YES, INTENT_GIVE_COMMUNE
 from bot.knowledge.hours import OpeningHours
 
 __all__ = [
@@ -39,7 +40,7 @@ BOT_MESSAGES: dict[str, str] = {
 }
 
 # Intents the dialogue handles itself rather than with a staff-written answer.
-INTENTS_WITHOUT_TOPIC = frozenset({"donner_commune", "avis_positif", "avis_negatif"})
+INTENTS_WITHOUT_TOPIC = frozenset({INTENT_GIVE_COMMUNE, INTENT_FEEDBACK_YES, INTENT_FEEDBACK_NO})
 
 # One Telegram message holds at most this many characters.
 TELEGRAM_MAX_CHARS = 4096
