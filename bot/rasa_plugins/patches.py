@@ -32,6 +32,7 @@ Each change closes a hole that Rasa's extension points cannot reach:
 starts Rasa) and by the project's tracker store, so the changes are in
 place however Rasa is started with this project's endpoints.
 `tests/rasa_plugins/test_patches.py` ties each change to the pinned Rasa version.
+It also applies `bot.rasa_plugins.speed`, the changes that make a turn cheaper.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.domain import ENTITY_COMMUNE, ENTITY_FEEDBACK_TOPIC, ENTITY_OUTSIDE
+from bot.rasa_plugins import speed
 
 __all__ = [
     "ACTION_TIMEOUT_ENV",
@@ -241,4 +243,5 @@ def apply() -> None:
     _patch_tracker_store_wrapper()
     _patch_action_timeout()
     _patch_error_pages()
+    speed.apply()
     _applied = True

@@ -12,6 +12,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.rasa_plugins import tracker_store as tracker_store_module
 from bot.rasa_plugins.tracker_store import ConversationStoreUnavailable, WindowedSQLTrackerStore
 from tests.support.stores import DOMAIN, store
 
@@ -145,20 +146,49 @@ def test_a_locked_database_raises_instead_of_forgetting(
     tracker_store = WindowedSQLTrackerStore(
         domain=DOMAIN, dialect="sqlite", db=str(db), window=30, query={"timeout": "0.2"}
     )
+    tracker = asyncio.run(tracker_store.retrieve("citoyen"))
+    assert tracker is not None
+    one_turn(tracker, 5)
+    # In write-ahead-log mode a writer blocks writers, never readers.
     locker = sqlite3.connect(db, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     try:
         for _ in range(3):
             with pytest.raises(ConversationStoreUnavailable):
-                asyncio.run(tracker_store.retrieve("citoyen"))
+                asyncio.run(tracker_store.save(tracker))
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     outage = [r for r in caplog.records if "indisponible" in r.getMessage()]
     assert len(outage) == 1, "the outage is logged once, not at every message"
-    tracker = asyncio.run(tracker_store.retrieve("citoyen"))
-    assert tracker is not None and tracker.get_slot("commune") == "Balma"
+    asyncio.run(tracker_store.save(tracker))
+    assert stored_texts(db) == [f"message {n}" for n in range(6)]
     assert any("de nouveau disponible" in r.getMessage() for r in caplog.records)
+
+
+def stored_events(db: Path) -> list[tuple[str, dict[str, object]]]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT type_name, data FROM events ORDER BY id").fetchall()
+    return [(type_name, json.loads(data)) for type_name, data in rows]
+
+
+def test_write_ahead_log_stores_the_same_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, default = tmp_path / "wal.db", tmp_path / "default.db"
+    asyncio.run(converse(fast, 40))
+    with sqlite3.connect(fast) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    monkeypatch.setattr(tracker_store_module, "_write_ahead_log", lambda *_: None)
+    asyncio.run(converse(default, 40))
+    with sqlite3.connect(default) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+    def without_timestamps(db: Path) -> list[tuple[str, dict[str, object]]]:
+        return [(kind, {**data, "timestamp": None}) for kind, data in stored_events(db)]
+
+    assert stored_texts(fast) == [f"message {n}" for n in range(40)]
+    assert without_timestamps(fast) == without_timestamps(default)
 
 
 def test_a_sender_id_sqlite_cannot_encode_is_an_error_not_the_end_of_the_server(
