@@ -8,7 +8,10 @@ in which the bot said nothing at all is a failure too: the bot answers every
 message, so silence means that something broke on the way.
 
 Nothing a citizen wrote reaches the logs: only a short id of the
-conversation and the kind of error.
+conversation and the kind of error. Every turn is counted here, per channel,
+for the operations team (`bot.ops.metrics`: turns, time, not understood,
+failed), and the conversation's short id is set for the log lines written
+while it runs (`bot.ops.logs.CONVERSATION`).
 
 Usage:
     replies = await run_turn(on_new_message, sender, text, "rest")
@@ -25,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+from bot.ops import logs, metrics
 
 __all__ = ["Handler", "log_id", "run_turn"]
 
@@ -53,6 +58,21 @@ async def run_turn(
 
     Client metadata is never passed on: Rasa would store it with the message.
     """
+    conversation = logs.CONVERSATION.set(log_id(sender))
+    turn = metrics.start_turn(input_channel)
+    failure: str | None = "error"
+    try:
+        replies, failure = await _run(on_new_message, sender, text, input_channel)
+        return replies
+    finally:
+        turn.finish(failure)
+        logs.CONVERSATION.reset(conversation)
+
+
+async def _run(
+    on_new_message: Handler, sender: str, text: str, input_channel: str
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """`run_turn`'s work: the replies, or None and why (`bot.ops.metrics.ERROR_REASONS`)."""
     collector = CollectingOutputChannel()
     message = UserMessage(text, collector, sender, input_channel=input_channel, metadata=None)
     try:
@@ -64,7 +84,7 @@ async def run_turn(
             input_channel,
             log_id(sender),
         )
-        return None
+        return None, "cancelled"
     except Exception as error:
         # An outage its source already logged once (the conversation store
         # says when it fails and when it is back) is not repeated per message.
@@ -75,10 +95,10 @@ async def run_turn(
             log_id(sender),
             type(error).__name__,
         )
-        return None
+        return None, "error"
     if not collector.messages:
         logger.error(
             "%s channel: conversation %s: no reply from the bot", input_channel, log_id(sender)
         )
-        return None
-    return collector.messages
+        return None, "no_reply"
+    return collector.messages, None

@@ -81,5 +81,9 @@ def run_module(argv: Sequence[str]) -> None:
     # This package imports bot.rasa_plugins.server (for its TOKEN_ENV): run a
     # fresh copy as __main__, as `python -m` does, rather than beside that one.
     sys.modules.pop(module, None)
+    # Off a terminal (log files, journald), every log line is a JSON object (bot.ops.logs).
+    from bot.ops.logs import install as install_json_logs
+
+    install_json_logs()
     with library_warnings_silenced():
         runpy.run_module(module, run_name="__main__", alter_sys=True)
