@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # V=1: also the other packages' messages (deprecation notices, Rasa's training progress).
 VERBOSE := $(if $(V),--verbose)
 
-.PHONY: help setup run test lint check rapport train bench lock clean
+.PHONY: help setup run cluster test lint check rapport train bench lock clean
 
 help: ## Liste les commandes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -15,6 +15,10 @@ setup: ## Crée .venv (Python 3.10) et installe les dépendances figées
 
 run: setup ## Démarre le bot (entraîne le modèle si besoin) ; Ctrl-C pour arrêter (V=1 : messages détaillés des bibliothèques)
 	@$(PY) -m bot run $(VERBOSE)
+
+cluster: ## Démarre PostgreSQL, Redis, deux instances Rasa et nginx sur cette machine (installe les paquets si root)
+	@bash scripts/setup.sh --cluster
+	@$(PY) -m bot cluster $(VERBOSE)
 
 test: ## Lance toute la suite : lint, types, connaissances, données Rasa, tests (dont le navigateur)
 	@bash scripts/setup.sh --tests

@@ -7,6 +7,7 @@ Usage (from the project root, after `make run` created .venv):
     python -m bot rapport  # the week's unanswered questions, for staff (HTML and CSV)
     python -m bot purger --jours 365  # deletes conversations older than the retention period
     python -m bot telegram # the Telegram bridge on its own (BOT_TELEGRAM_TOKEN; README, Telegram)
+    python -m bot cluster  # PostgreSQL, Redis, two Rasa instances and nginx on loopback (README, Scale-out)
 
 Every command takes `--verbose` (`-v`): other packages' messages too (their
 deprecation notices, Rasa's training progress), which are otherwise hidden.
@@ -156,6 +157,56 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
 
+def _cluster(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from bot.channels import DEMO_PATH
+    from bot.processes import ServerDied, TrainingFailed, train_if_needed
+    from bot.processes.cluster import Cluster, ClusterError
+
+    try:
+        model = train_if_needed(verbose=args.verbose)
+    except TrainingFailed as error:
+        print(error, file=sys.stderr)
+        return 1
+    cluster = Cluster(model=model, instances=args.instances, port=args.port, verbose=args.verbose)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(
+        f"Démarrage de PostgreSQL, Redis, {args.instances} serveurs Rasa et d'actions, puis nginx "
+        f"(une à deux minutes ; journaux dans {cluster.log_dir})…",
+        flush=True,
+    )
+    try:
+        cluster.start()
+        instances = ", ".join(str(port) for port in cluster.rasa_ports)
+        print(
+            "\nLe bot est prêt, derrière nginx.\n"
+            f"  Démonstration du widget web : {cluster.url}{DEMO_PATH}\n"
+            f"  Discuter (API REST) : POST {cluster.rest_url}\n"
+            f"  Instances Rasa : 127.0.0.1 ports {instances} (jeton dans {cluster.state_dir}/rasa-token)\n"
+            f"  Conversations : PostgreSQL 127.0.0.1:{cluster.postgres_port} ; verrous : Redis "
+            f"127.0.0.1:{cluster.redis_port}\n"
+            "Un serveur qui s'arrête est redémarré ; Ctrl-C pour arrêter.",
+            flush=True,
+        )
+        while True:
+            cluster.check_alive()
+            time.sleep(1)
+    except (ClusterError, ServerDied) as error:
+        print(f"\n{error}", file=sys.stderr)
+        cluster.stop()
+        return 1
+    except KeyboardInterrupt:
+        print("\nArrêt du cluster…")
+        cluster.stop()
+        return 0
+
+
 def _database(args: argparse.Namespace) -> str | None:
     """`--base`, else the conversation store of endpoints.yml; None once a French message said why not."""
     if args.base:
@@ -249,6 +300,15 @@ def _parser() -> argparse.ArgumentParser:
         "--port-actions", type=int, default=5055, help="port du serveur d'actions (5055)"
     )
     run.set_defaults(func=_run)
+
+    cluster = command(
+        "cluster", "PostgreSQL, Redis, plusieurs instances Rasa et nginx, sur cette machine"
+    )
+    cluster.add_argument("--port", type=int, default=5080, help="port de nginx (5080)")
+    cluster.add_argument(
+        "--instances", type=int, default=2, help="nombre d'instances Rasa et d'actions (2)"
+    )
+    cluster.set_defaults(func=_cluster)
 
     train = command("train", "entraîne le modèle si ses données ont changé")
     train.set_defaults(func=_train)

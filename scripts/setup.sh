@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv with Python 3.10 (Rasa 3.6's ceiling) and installs the pinned
-# project into it; with --tests, also the browser the widget tests drive.
+# project into it; with --tests, also the browser the widget tests drive and
+# the system's PostgreSQL, Redis and nginx (the cluster test); with --cluster,
+# those three only (`make cluster`). As root they are installed with apt-get;
+# otherwise the command to run is printed.
 # Re-running is cheap: nothing is reinstalled unless
 # pyproject.toml or constraints.txt changed.
 set -euo pipefail
@@ -83,5 +86,27 @@ Chromium est absent (/usr/bin/chromium) : les tests du widget web (tests/channel
 échoueront. Installez-le une fois, puis relancez la commande :
   sudo apt-get update && sudo apt-get install -y chromium
 MSG
+    fi
+fi
+
+# PostgreSQL, Redis and nginx for `make cluster` and its test (tests/e2e/test_cluster.py).
+if [ "${1:-}" = "--tests" ] || [ "${1:-}" = "--cluster" ]; then
+    missing=()
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 \
+        || missing+=(postgresql)
+    command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "Installation de ${missing[*]} pour le cluster (apt-get)…"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        else
+            cat >&2 <<MSG
+Absents : ${missing[*]}. make cluster et son test (tests/e2e/test_cluster.py) en ont besoin.
+Installez-les une fois, puis relancez la commande :
+  sudo apt-get update && sudo apt-get install -y ${missing[*]}
+MSG
+        fi
     fi
 fi

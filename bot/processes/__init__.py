@@ -7,6 +7,8 @@ the bot the same way.
     endpoints      the run's copy of endpoints.yml; the conversation store's URL for staff tools
     supervision    ProcessSpec, RestartPolicy, Supervisor: any processes, restarted with back-off
     bot_processes  BotProcesses: which processes the bot runs (ACTIONS, RASA, TELEGRAM)
+    cluster        Cluster: PostgreSQL, Redis, several Rasa instances and nginx (`make cluster`);
+                   imported by its command only
     quiet          other packages' deprecation notices kept out of sight unless --verbose;
                    `python -m bot.processes MODULE ARG…` starts a process that way
 
