@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # V=1: also the other packages' messages (deprecation notices, Rasa's training progress).
 VERBOSE := $(if $(V),--verbose)
 
-.PHONY: help setup run cluster test lint check rapport train bench lock clean
+.PHONY: help setup run cluster test lint check rapport train bench bench-charge lock clean
 
 help: ## Liste les commandes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ train: setup ## Entraîne le modèle si les données, le domaine ou la configura
 
 bench: setup ## Mesure la latence par tour sur 200 tours, face à la configuration Rasa d'origine
 	@$(PY) bench/conversation_latency.py
+
+bench-charge: setup ## Teste la charge (Locust, environnement à part) : 1, 20, 50 et 200 conversations
+	@$(PY) bench/load_benchmark.py
 
 lock: setup ## Refige constraints.txt après un changement de pyproject.toml
 	@$(PY) -m pip freeze --exclude-editable | grep -v '^bot-citoyen' \
