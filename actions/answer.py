@@ -63,13 +63,13 @@ def _text_slot(tracker: Tracker, name: str, known: frozenset[str]) -> str | None
     return value if isinstance(value, str) and value in known else None
 
 
-def _turn(tracker: Tracker) -> Turn:
+def _turn(tracker: Tracker, knowledge: KnowledgeBase) -> Turn:
     # Rasa validates entities as they enter (bot.rasa_plugins.patches); the action
     # server checks again, so no conversation is ever stuck on a bad value.
     latest: dict[str, Any] = tracker.latest_message or {}
     entities = latest.get("entities") or []
     ranking = latest.get("intent_ranking") or []
-    topics = frozenset(knowledge_base().topics())
+    topics = frozenset(knowledge.topics())
     return Turn(
         intent=(latest.get("intent") or {}).get("name") or "",
         communes=_entity_values(entities, ENTITY_COMMUNE, _COMMUNES),
@@ -114,7 +114,8 @@ class ActionRepondreQuestion(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        return _apply(answer(knowledge_base(), _turn(tracker)), dispatcher, tracker)
+        knowledge = knowledge_base()
+        return _apply(answer(knowledge, _turn(tracker, knowledge)), dispatcher, tracker)
 
 
 class ActionRepondreIncompris(Action):
@@ -126,4 +127,5 @@ class ActionRepondreIncompris(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        return _apply(not_understood(knowledge_base(), _turn(tracker)), dispatcher, tracker)
+        knowledge = knowledge_base()
+        return _apply(not_understood(knowledge, _turn(tracker, knowledge)), dispatcher, tracker)

@@ -78,6 +78,7 @@ __all__ = [
     "parse_with_model",
     "read_csv",
     "scores",
+    "stock_config",
     "sweep",
     "thresholds",
     "train",
@@ -220,6 +221,37 @@ def off_topic_sets(shared: Path | None) -> OffTopic:
 
 
 # --- Models ----------------------------------------------------------------------
+
+
+def stock_config(assistant_id: str, *, policies: bool) -> str:
+    """The config `rasa init` trains (Rasa's own `default_config.yml`), in French.
+
+    Args:
+        assistant_id: names the benchmark that trains it.
+        policies: with Rasa's default dialogue policies too (a whole bot), or the NLU pipeline only.
+    """
+    import importlib.util
+    from importlib.metadata import version
+
+    import yaml
+
+    spec = importlib.util.find_spec("rasa")
+    assert spec is not None and spec.origin is not None
+    default_file = Path(spec.origin).parent / "engine/recipes/config_files/default_config.yml"
+    default = yaml.safe_load(default_file.read_text(encoding="utf-8"))
+    config = {
+        "recipe": default["recipe"],
+        "language": "fr",
+        "assistant_id": assistant_id,
+        "pipeline": default["pipeline"],
+    }
+    if policies:
+        config["policies"] = default["policies"]
+    what = "config" if policies else "pipeline"
+    return (
+        f"# Rasa {version('rasa')} default {what} ({default_file.name}), language fr.\n"
+        + yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
+    )
 
 
 def configure_rasa(cache_dir: Path) -> None:

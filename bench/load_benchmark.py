@@ -52,8 +52,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import evaluation
 import requests
-import yaml
 from conversation_latency import free_port, log_tail, rss_kib, stock_endpoints
 
 from bot.paths import PROJECT_ROOT, VAR_DIR
@@ -88,27 +88,6 @@ STOCK_INPUTS = ("domain.yml", "data", "constraints.txt")
 # --- The stock model ------------------------------------------------------------
 
 
-def stock_config() -> str:
-    """The config `rasa init` trains (Rasa's `default_config.yml`: pipeline and policies), in French."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("rasa")
-    assert spec is not None and spec.origin is not None
-    default_file = Path(spec.origin).parent / "engine/recipes/config_files/default_config.yml"
-    default = yaml.safe_load(default_file.read_text(encoding="utf-8"))
-    config = {
-        "recipe": default["recipe"],
-        "language": "fr",
-        "assistant_id": "load_benchmark_stock",
-        "pipeline": default["pipeline"],
-        "policies": default["policies"],
-    }
-    return (
-        f"# Rasa {version('rasa')} default config ({default_file.name}), language fr.\n"
-        + yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
-    )
-
-
 def stock_model() -> Path:
     """The stock model for the current data, trained (a few minutes of DIET and TED) only if missing.
 
@@ -118,7 +97,9 @@ def stock_model() -> Path:
     """
     with tempfile.TemporaryDirectory(prefix="bench-stock-root-") as tmp:
         root = Path(tmp)
-        (root / "config.yml").write_text(stock_config(), encoding="utf-8")
+        (root / "config.yml").write_text(
+            evaluation.stock_config("load_benchmark_stock", policies=True), encoding="utf-8"
+        )
         # Training runs in `root`: `bot` must be the project's package there too.
         for name in (*STOCK_INPUTS, "bot"):
             (root / name).symlink_to(PROJECT_ROOT / name)

@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import datetime as dt
 import hashlib
-import importlib.util
 import json
 import os
 import platform
@@ -109,31 +108,16 @@ class Context:
 # --- Pipelines -------------------------------------------------------------------
 
 
-def _stock_config() -> str:
-    """The pipeline Rasa 3.6 trains when `rasa init`'s config.yml leaves it empty."""
-    import yaml
-
-    spec = importlib.util.find_spec("rasa")
-    assert spec is not None and spec.origin is not None
-    default_file = Path(spec.origin).parent / "engine/recipes/config_files/default_config.yml"
-    default = yaml.safe_load(default_file.read_text(encoding="utf-8"))
-    config = {
-        "recipe": default["recipe"],
-        "language": "fr",
-        "assistant_id": "nlu_benchmark_stock",
-        "pipeline": default["pipeline"],
-    }
-    return (
-        f"# Rasa {version('rasa')} default pipeline ({default_file.name}), language fr.\n"
-        + yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
-    )
-
-
 def _resolve(name: str, shared: Path) -> Pipeline:
     if name == "projet":
         return Pipeline(name, "projet", "config.yml", evaluation.CONFIG.read_text("utf-8"))
     if name == "stock":
-        return Pipeline(name, "stock", f"Rasa {version('rasa')} `rasa init`", _stock_config())
+        return Pipeline(
+            name,
+            "stock",
+            f"Rasa {version('rasa')} `rasa init`",
+            evaluation.stock_config("nlu_benchmark_stock", policies=False),
+        )
     if name == "covidflow":
         config = shared / COVIDFLOW / "config.fr.yml"
         return Pipeline(name, "covidflow", "config.fr.yml", config.read_text("utf-8"), "covidflow")

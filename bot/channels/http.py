@@ -14,7 +14,10 @@ from sanic.request import Request
 from bot.channels.texts import BAD_REQUEST, TOO_LONG
 from bot.channels.validation import Refused
 
-__all__ = ["read_body"]
+__all__ = ["NO_STORE", "read_body"]
+
+# Headers of every JSON answer of the bot's own routes: never cached, never sniffed.
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -32,7 +32,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.http import read_body
+from bot.channels.http import NO_STORE, read_body
 from bot.channels.texts import BAD_METHOD, UNAVAILABLE
 from bot.channels.turns import Handler, log_id, run_turn
 from bot.channels.validation import MAX_BODY_BYTES, Refused, read_rest_request
@@ -41,11 +41,9 @@ __all__ = ["RestChannel"]
 
 logger = logging.getLogger(__name__)
 
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
-    return response.json(body, status=status, headers={**_HEADERS, **(headers or {})})
+    return response.json(body, status=status, headers={**NO_STORE, **(headers or {})})
 
 
 class RestChannel(InputChannel):

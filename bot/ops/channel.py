@@ -28,6 +28,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.http import NO_STORE
 from bot.channels.turns import Handler
 from bot.ops import logs, metrics
 from bot.ops.readiness import OK, check_agent
@@ -35,8 +36,6 @@ from bot.ops.readiness import OK, check_agent
 __all__ = ["OpsChannel"]
 
 logger = logging.getLogger(__name__)
-
-_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 class OpsChannel(InputChannel):
@@ -74,12 +73,12 @@ class OpsChannel(InputChannel):
                 else:
                     logger.warning("ops channel: not ready (%s)", ", ".join(failed))
             return response.json(
-                readiness.as_json(), status=200 if readiness.ready else 503, headers=_HEADERS
+                readiness.as_json(), status=200 if readiness.ready else 503, headers=NO_STORE
             )
 
         async def exposition(request: Request) -> HTTPResponse:
             return response.raw(
-                metrics.exposition(), content_type=metrics.CONTENT_TYPE, headers=_HEADERS
+                metrics.exposition(), content_type=metrics.CONTENT_TYPE, headers=NO_STORE
             )
 
         blueprint.add_route(ready, "/ready", methods=["GET"], name="ready")

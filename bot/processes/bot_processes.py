@@ -19,7 +19,6 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from bot.paths import PROJECT_ROOT, VAR_DIR, write_private
@@ -28,7 +27,15 @@ from bot.processes.quiet import QUIET_ENV, python_command
 from bot.processes.supervision import ProcessSpec, RestartPolicy, ServerDied, Supervisor, answers
 from bot.rasa_plugins.server import TOKEN_ENV
 
-__all__ = ["ACTIONS", "RASA", "TELEGRAM", "BotProcesses", "telegram_bridge"]
+__all__ = [
+    "ACTIONS",
+    "RASA",
+    "TELEGRAM",
+    "BotProcesses",
+    "action_server",
+    "rasa_server",
+    "telegram_bridge",
+]
 
 # Identifiers of the bot's processes: they name the log files (`actions.log`).
 ACTIONS = "actions"
@@ -50,6 +57,56 @@ def telegram_bridge(rest_url: str, *, verbose: bool = False) -> ProcessSpec:
         *(("--verbose",) if verbose else ()),
     )
     return ProcessSpec(TELEGRAM, "pont Telegram", (sys.executable, *command), essential=False)
+
+
+def action_server(key: str, label: str, port: int, *, verbose: bool = False) -> ProcessSpec:
+    """An action server (`rasa_sdk`) on loopback `port`, ready when its `/health` answers."""
+    return ProcessSpec(
+        key,
+        label,
+        python_command("rasa_sdk", "--actions", "actions", "--port", str(port), verbose=verbose),
+        ready_url=f"http://127.0.0.1:{port}/health",
+    )
+
+
+def rasa_server(
+    key: str,
+    label: str,
+    port: int,
+    *,
+    model: Path,
+    endpoints: Path,
+    credentials: Path,
+    env: dict[str, str],
+    verbose: bool = False,
+) -> ProcessSpec:
+    """A Rasa server with the project's changes (`bot.rasa_plugins.server`) on loopback `port`.
+
+    The HTTP API is on and answers only with the token `env` carries, never on
+    the command line.
+    """
+    return ProcessSpec(
+        key,
+        label,
+        python_command(
+            "bot.rasa_plugins.server",
+            "run",
+            "--model",
+            str(model),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(credentials),
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--enable-api",
+            verbose=verbose,
+        ),
+        ready_url=f"http://127.0.0.1:{port}/",
+        env=env,
+    )
 
 
 @dataclass
@@ -100,36 +157,17 @@ class BotProcesses:
 
     def specs(self) -> list[ProcessSpec]:
         """The bot's processes, in start order; adding a process is adding a line here or to `channels`."""
-        python = partial(python_command, verbose=self.verbose)
-        actions, rasa = self.actions_port, self.rasa_port
         return [
-            ProcessSpec(
-                ACTIONS,
-                "serveur d'actions",
-                python("rasa_sdk", "--actions", "actions", "--port", str(actions)),
-                ready_url=f"http://127.0.0.1:{actions}/health",
-            ),
-            ProcessSpec(
+            action_server(ACTIONS, "serveur d'actions", self.actions_port, verbose=self.verbose),
+            rasa_server(
                 RASA,
                 "serveur Rasa",
-                python(
-                    "bot.rasa_plugins.server",
-                    "run",
-                    "--model",
-                    str(self.model),
-                    "--endpoints",
-                    str(self._endpoints_file),
-                    "--credentials",
-                    str(self.credentials),
-                    "--interface",
-                    "127.0.0.1",
-                    "--port",
-                    str(rasa),
-                    # The HTTP API answers only with the token (in env), only on loopback.
-                    "--enable-api",
-                ),
-                ready_url=f"http://127.0.0.1:{rasa}/",
+                self.rasa_port,
+                model=self.model,
+                endpoints=self._endpoints_file,
+                credentials=self.credentials,
                 env={TOKEN_ENV: self.token},
+                verbose=self.verbose,
             ),
             *self.channels,
         ]

@@ -42,7 +42,8 @@ import yaml
 
 from bot.channels.texts import UNAVAILABLE
 from bot.paths import PROJECT_ROOT, VAR_DIR, load_secret, private_dir, write_private
-from bot.processes.quiet import QUIET_ENV, python_command
+from bot.processes.bot_processes import action_server, rasa_server
+from bot.processes.quiet import QUIET_ENV
 from bot.processes.supervision import ProcessSpec, RestartPolicy, ServerDied, Supervisor, answers
 from bot.rasa_plugins.server import TOKEN_ENV
 
@@ -308,40 +309,28 @@ class Cluster:
         ]
 
     def server_specs(self, secrets: dict[str, str]) -> list[ProcessSpec]:
-        python = partial(python_command, verbose=self.verbose)
         specs: list[ProcessSpec] = []
         for index, (rasa, actions) in enumerate(
             zip(self.rasa_ports, self.actions_ports, strict=True), start=1
         ):
             specs.append(
-                ProcessSpec(
+                action_server(
                     self.actions_key(index),
                     f"serveur d'actions {index}",
-                    python("rasa_sdk", "--actions", "actions", "--port", str(actions)),
-                    ready_url=f"http://127.0.0.1:{actions}/health",
+                    actions,
+                    verbose=self.verbose,
                 )
             )
             specs.append(
-                ProcessSpec(
+                rasa_server(
                     self.rasa_key(index),
                     f"serveur Rasa {index}",
-                    python(
-                        "bot.rasa_plugins.server",
-                        "run",
-                        "--model",
-                        str(self.model),
-                        "--endpoints",
-                        str(self.instance_endpoints(index)),
-                        "--credentials",
-                        str(self.credentials),
-                        "--interface",
-                        "127.0.0.1",
-                        "--port",
-                        str(rasa),
-                        "--enable-api",
-                    ),
-                    ready_url=f"http://127.0.0.1:{rasa}/",
+                    rasa,
+                    model=self.model,
+                    endpoints=self.instance_endpoints(index),
+                    credentials=self.credentials,
                     env=secrets,
+                    verbose=self.verbose,
                 )
             )
         return specs

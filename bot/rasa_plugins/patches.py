@@ -37,6 +37,7 @@ It also applies `bot.rasa_plugins.speed`, the changes that make a turn cheaper.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -91,7 +92,9 @@ def offered_payloads(events: Iterable[Any]) -> set[str]:
     return payloads
 
 
+@functools.cache
 def _valid_values() -> dict[str, frozenset[str]]:
+    """The values each place entity may take; built once, read at every message."""
     from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE
 
     return {
@@ -189,10 +192,11 @@ def _patch_action_timeout() -> None:
 def _french_error(request: Any, exception: Any) -> Any:
     from sanic import response
 
+    from bot.channels.http import NO_STORE
     from bot.channels.texts import HTTP_ERROR_OTHER, HTTP_ERRORS
 
     status = int(getattr(exception, "status_code", 500) or 500)
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    headers = dict(NO_STORE)
     allowed = getattr(exception, "headers", None) or {}
     if "Allow" in allowed:
         headers["Allow"] = allowed["Allow"]

@@ -8,10 +8,7 @@ lose nothing that was answered, and heal by itself.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -20,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.processes import RASA
-from tests.support import ARTIFACTS, RunningBot
+from tests.support import ARTIFACTS, RunningBot, frozen
 
 pytestmark = pytest.mark.servers
 
@@ -138,15 +135,9 @@ def test_a_frozen_action_server_gets_a_french_answer_in_seconds_then_recovers(
     sender = f"test-fige-{uuid.uuid4().hex[:8]}"
     pid = running_bot.processes.pid("actions")
     assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    resumed = threading.Timer(60, os.kill, (pid, signal.SIGCONT))
-    resumed.start()
-    try:
+    with frozen(pid):
         # Rasa's own wait is five minutes: the client here gives up long before.
         status, replies = _post(url, sender, "qui a gagné le prix icapital ?")
-    finally:
-        os.kill(pid, signal.SIGCONT)
-        resumed.cancel()
     assert status == 503 and UNAVAILABLE in _texts(replies)
     status, replies = _post(url, sender, "qui a gagné le prix icapital ?")
     assert status == 200 and "Athènes" in _texts(replies)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -13,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import RunningBot
+from tests.support import RunningBot, frozen
 
 pytestmark = pytest.mark.servers
 
@@ -60,14 +57,8 @@ def test_ready_when_every_part_answers(running_bot: RunningBot) -> None:
 def test_not_ready_while_the_action_server_is_frozen(running_bot: RunningBot) -> None:
     pid = running_bot.processes.pid("actions")
     assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
-    resumed = threading.Timer(60, os.kill, (pid, signal.SIGCONT))
-    resumed.start()
-    try:
+    with frozen(pid):
         status, body = _ready(running_bot)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-        resumed.cancel()
     assert status == 503, body
     assert body["status"] == "indisponible"
     assert body["checks"]["actions"] == "TimeoutError"

@@ -13,9 +13,14 @@ Fixtures live in `tests/conftest.py`; what tests import lives here and in:
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import threading
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,7 @@ from typing import Any
 from bot.paths import PROJECT_ROOT
 from bot.processes import BotProcesses
 
-__all__ = ["ARTIFACTS", "Conversation", "RunningBot", "free_port"]
+__all__ = ["ARTIFACTS", "Conversation", "RunningBot", "free_port", "frozen"]
 
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 
@@ -68,3 +73,16 @@ class RunningBot:
 
     def conversation(self) -> Conversation:
         return Conversation(self.processes.rest_url, f"test-{uuid.uuid4().hex[:12]}")
+
+
+@contextmanager
+def frozen(pid: int, longest: float = 60.0) -> Iterator[None]:
+    """Process `pid` stopped (SIGSTOP) for the block, resumed after it, or after `longest` seconds whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    resumed = threading.Timer(longest, os.kill, (pid, signal.SIGCONT))
+    resumed.start()
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        resumed.cancel()

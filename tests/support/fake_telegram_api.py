@@ -154,6 +154,17 @@ class ApiError(Exception):
         self.description = description
         self.parameters = parameters
 
+    def body(self) -> dict[str, Any]:
+        """The Bot API's JSON answer for this refusal."""
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.code,
+            "description": self.description,
+        }
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
 
 @dataclass
 class _Webhook:
@@ -250,14 +261,7 @@ class FakeTelegram:
             async with self._changed:
                 self.refused.append((method, error.description))
                 self._changed.notify_all()
-            body: dict[str, Any] = {
-                "ok": False,
-                "error_code": error.code,
-                "description": error.description,
-            }
-            if error.parameters:
-                body["parameters"] = error.parameters
-            return web.json_response(body, status=error.code)
+            return web.json_response(error.body(), status=error.code)
         return web.json_response({"ok": True, "result": result})
 
     # -- Bot API methods ---------------------------------------------------

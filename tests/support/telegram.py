@@ -184,14 +184,7 @@ class RecordingBotApi(OfflineRequest):
             self.refused.append((endpoint, error.description))
             if error.code == 400:
                 pytest.fail(f"Telegram would have refused {endpoint}: {error.description}")
-            body: dict[str, Any] = {
-                "ok": False,
-                "error_code": error.code,
-                "description": error.description,
-            }
-            if error.parameters:
-                body["parameters"] = error.parameters
-            return error.code, json.dumps(body).encode()
+            return error.code, json.dumps(error.body()).encode()
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
     def _getMe(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.http import read_body
+from bot.channels.http import NO_STORE, read_body
 from bot.channels.ratelimit import RateLimits, WebRateLimiter, retry_after_seconds
 from bot.channels.texts import BAD_METHOD, RATE_LIMITED, UNAVAILABLE
 from bot.channels.turns import Handler, run_turn
@@ -170,11 +170,7 @@ class WebChannel(InputChannel):
         headers: dict[str, str] | None = None,
     ) -> HTTPResponse:
         """A JSON reply that allowed sites (and, if `readable`, any site) may read."""
-        headers = {
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            **(headers or {}),
-        }
+        headers = {**NO_STORE, **(headers or {})}
         origin = request.headers.get("origin")
         if origin is not None and (readable or self.policy.allows(origin, request.host)):
             headers["Access-Control-Allow-Origin"] = origin
