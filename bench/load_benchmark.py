@@ -41,12 +41,14 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -58,6 +60,7 @@ from conversation_latency import free_port, log_tail, rss_kib, stock_endpoints
 
 from bot.paths import PROJECT_ROOT, VAR_DIR
 from bot.processes import ACTIONS, RASA, BotProcesses, ServerDied, train_if_needed
+from bot.processes.cluster import DB_NAME, DB_PASSWORD_ENV, DB_USER, Cluster, ClusterError
 
 logger = logging.getLogger("bench.load_benchmark")
 
@@ -71,6 +74,7 @@ DEFAULT_LEVELS = (1, 20, 50, 200)
 LONG_LEVEL = 200  # the issue's level held for 2 minutes
 SPAWN_RATE = 50.0  # conversations started per second while a level ramps up
 STOP_TIMEOUT = 60  # seconds a conversation may take to finish its current turn at the end
+TURN_TIMEOUT = 60  # the locustfile's timeout: a turn longer than this is lost
 
 # The web channel's per-conversation and per-address limits would throttle a
 # load test coming from one address: 0 turns each off, for the bot started here.
@@ -163,6 +167,12 @@ class Level:
     openings_failed: int = 0
     # Failed turns and openings of the ramp-up and warm-up, outside the window (None: not counted).
     failed_outside: int | None = None
+    forgotten: int = 0  # answered without the commune the citizen gave (in the window)
+    ok_total: int = 0  # turns answered, the ramp-up and warm-up included
+    # An instance killed in the middle of the level (the cluster): when, and the
+    # turns that failed from the kill's moment (minus a turn's timeout) to 30 s after it.
+    killed_at: float | None = None
+    failed_at_kill: int | None = None
 
     @property
     def turns(self) -> int:
@@ -189,6 +199,9 @@ class SetupResult:
     run_seconds: float | None = None  # the whole setup: start, warm-up and every level
     date: str = ""
     levels: list[Level] = field(default_factory=list)
+    # The cluster: citizen messages found in PostgreSQL after the run, and turns answered.
+    stored_user_messages: int | None = None
+    answered_turns: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SetupResult:
@@ -232,10 +245,23 @@ def run_level(
     warm_up: float,
     out_prefix: Path,
     pids: dict[str, int | None],
+    kill: Callable[[], None] | None = None,
 ) -> Level:
-    """One Locust run at `users` concurrent conversations; CSV and HTML written at `out_prefix`."""
+    """One Locust run at `users` concurrent conversations; CSV and HTML written at `out_prefix`.
+
+    `kill`, if given, is called once in the middle of the measured window (an
+    instance of the cluster killed under load).
+    """
     spawn_rate = min(float(users), SPAWN_RATE)
     run_time = math.ceil(users / spawn_rate + warm_up + duration)
+    killed: list[float] = []
+
+    def kill_now() -> None:
+        assert kill is not None
+        killed.append(time.time())
+        kill()
+
+    timer = threading.Timer(users / spawn_rate + warm_up + duration / 2, kill_now)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         turns_file = Path(tmp) / "turns.json"
@@ -265,8 +291,13 @@ def run_level(
         logger.info("%d conversations for %d s (%s)…", users, run_time, host)
         env = {**os.environ, "LOAD_TURNS_FILE": str(turns_file)}
         with PeakMemory(pids) as memory:
+            if kill is not None:
+                timer.start()
             # Locust exits 1 when some requests failed: the turns file says which.
-            subprocess.run(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL)
+            try:
+                subprocess.run(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL)
+            finally:
+                timer.cancel()
         load_average = os.getloadavg()[0]
         if not turns_file.exists():
             raise RuntimeError(f"Locust n'a rien écrit ({users} conversations).")
@@ -283,6 +314,14 @@ def run_level(
     by_channel: dict[str, int] = {}
     for channel, *_ in measured:
         by_channel[channel] = by_channel.get(channel, 0) + 1
+    failed_at_kill = None
+    if killed:
+        moment = killed[0]
+        failed_at_kill = sum(
+            t[3] in ("erreur", "perdu")
+            for t in turns
+            if moment - TURN_TIMEOUT <= t[1] < moment + 30
+        )
     return Level(
         users=users,
         seconds=end - begin,
@@ -293,16 +332,23 @@ def run_level(
         openings=len(openings),
         openings_failed=sum(t[3] != "ok" for t in openings),
         failed_outside=sum(t[3] != "ok" for t in turns if not begin <= t[1] < end),
+        forgotten=sum(t[3] == "oubli" for t in measured),
+        ok_total=sum(t[3] in ("ok", "oubli") for t in turns if t[0] != "ouverture"),
+        killed_at=killed[0] if killed else None,
+        failed_at_kill=failed_at_kill,
         load_average=load_average,
         rasa_rss_kib=memory.peak.get(RASA),
         actions_rss_kib=memory.peak.get(ACTIONS),
     )
 
 
+WARM_UP_MESSAGES = ("bonjour", "quand passe la collecte des déchets ?", "Balma", "merci")
+
+
 def warm(host: str) -> None:
     """A few turns on one conversation so the first measured turns do not pay for lazy loading."""
     with requests.Session() as session:
-        for message in ("bonjour", "quand passe la collecte des déchets ?", "Balma", "merci"):
+        for message in WARM_UP_MESSAGES:
             session.post(
                 f"{host}/webhooks/rest/webhook",
                 json={"sender": "charge-echauffement", "message": message},
@@ -315,13 +361,15 @@ def run_levels(
     host: str,
     args: argparse.Namespace,
     pids: dict[str, int | None],
+    kill: Callable[[], None] | None = None,
 ) -> None:
-    """Every level, one after the other, against the bot at `host`."""
+    """Every level, one after the other, against the bot at `host`; `kill` at level --kill-at."""
     warm(host)
     for users in args.levels:
         duration = args.long_duration if users >= LONG_LEVEL else args.duration
         prefix = args.out.with_suffix("") / f"{result.name}-{users}"
-        level = run_level(host, users, duration, args.warm_up, prefix, pids)
+        level_kill = kill if users == args.kill_at else None
+        level = run_level(host, users, duration, args.warm_up, prefix, pids, level_kill)
         logger.info(
             "%s, %d conversations: %.1f turns/s, p95 %s ms, %d errors, %d lost",
             result.name,
@@ -334,8 +382,91 @@ def run_levels(
         result.levels.append(level)
 
 
+def measure_cluster(args: argparse.Namespace) -> SetupResult:
+    """`make cluster`'s topology on free ports: every level through nginx, one instance killed once.
+
+    At level --kill-at, the first Rasa instance is killed (SIGKILL) in the
+    middle of the measured window; its supervisor starts it again. At the end
+    the user messages stored in PostgreSQL are counted against the turns that
+    were answered: a turn answered but not stored would be a lost message.
+    """
+    model = train_if_needed()
+    result = SetupResult(
+        "cluster",
+        f"`make cluster` ({args.instances} Rasa instances and action servers, "
+        "PostgreSQL, Redis locks, nginx)",
+        date=_now(),
+    )
+    setup_started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-load-cluster-") as tmp:
+        directory = Path(tmp)
+        cluster = Cluster(
+            model=model,
+            instances=args.instances,
+            port=free_port(),
+            postgres_port=free_port(),
+            redis_port=free_port(),
+            rasa_ports=[free_port() for _ in range(args.instances)],
+            actions_ports=[free_port() for _ in range(args.instances)],
+            state_dir=directory / "cluster",
+            extra_env={"RASA_TELEMETRY_ENABLED": "false", **UNLIMITED_WEB},
+        )
+        logger.info("cluster: starting PostgreSQL, Redis, %d instances, nginx…", args.instances)
+        victim = cluster.rasa_key(1)
+
+        def kill() -> None:
+            pid = cluster.pid(victim)
+            logger.info("cluster: killing %s (pid %s) under load", victim, pid)
+            if pid is not None:
+                os.killpg(pid, signal.SIGKILL)
+
+        try:
+            started = time.monotonic()
+            cluster.start()
+            result.ready_seconds = time.monotonic() - started
+            cluster.watch_in_background()
+            pids = {RASA: cluster.pid(victim), ACTIONS: cluster.pid(cluster.actions_key(1))}
+            run_levels(result, cluster.url, args, pids, kill)
+            result.stored_user_messages = _stored_user_messages(cluster)
+            result.answered_turns = len(WARM_UP_MESSAGES) + sum(
+                level.ok_total for level in result.levels
+            )
+            if cluster.failure is not None:
+                raise cluster.failure
+            result.run_seconds = time.monotonic() - setup_started
+        except (ServerDied, requests.RequestException, ClusterError):
+            logger.error("cluster failed; logs:\n%s", log_tail(directory / "cluster" / "logs"))
+            raise
+        finally:
+            cluster.stop()
+    return result
+
+
+def _stored_user_messages(cluster: Cluster) -> int:
+    """How many citizen messages the cluster's PostgreSQL holds."""
+    import psycopg2
+
+    connection = psycopg2.connect(
+        host="127.0.0.1",
+        port=cluster.postgres_port,
+        user=DB_USER,
+        password=cluster.secrets()[DB_PASSWORD_ENV],
+        dbname=DB_NAME,
+        connect_timeout=5,
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM events WHERE type_name = 'user'")
+            row = cursor.fetchone()
+    finally:
+        connection.close()
+    return int(row[0]) if row else 0
+
+
 def measure_setup(name: str, args: argparse.Namespace) -> SetupResult:
     """Starts one setup's bot, runs every level against it, and stops it."""
+    if name == "cluster":
+        return measure_cluster(args)
     if name == "projet":
         model = train_if_needed()
         endpoints = PROJECT_ROOT / "endpoints.yml"
@@ -419,7 +550,7 @@ def merged(results: list[SetupResult], kept: Path) -> list[SetupResult]:
         earlier = [SetupResult.from_dict(item) for item in data]
     names = {r.name for r in results}
     together = [r for r in earlier if r.name not in names] + results
-    order = {"projet": 0, "stock": 1}
+    order = {"projet": 0, "stock": 1, "cluster": 2}
     together.sort(key=lambda r: order.get(r.name, 2))
     kept.write_text(json.dumps([asdict(r) for r in together]), encoding="utf-8")
     return together
@@ -452,8 +583,9 @@ def report(results: list[SetupResult], args: argparse.Namespace) -> str:
         f"- Locust's own statistics (CSV, HTML) per setup and level: `{folder}/`.",
         "",
         "| Setup | Conversations | Turns/s | p50 (ms) | p95 (ms) | p99 (ms) | Turns (web/REST) "
-        "| Errors | Lost | Web openings failed | Failed in ramp-up | Load avg (1 min) | Rasa RSS peak (MiB) | Actions RSS peak (MiB) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| Errors | Lost | Commune forgotten | Web openings failed | Failed in ramp-up "
+        "| Load avg (1 min) | Rasa RSS peak (MiB) | Actions RSS peak (MiB) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for result in results:
         for level in result.levels:
@@ -463,12 +595,13 @@ def report(results: list[SetupResult], args: argparse.Namespace) -> str:
                 f"| {_ms(level.percentile(50))} | {_ms(level.percentile(95))} "
                 f"| {_ms(level.percentile(99))} | {level.turns} "
                 f"({channels.get('web', 0)}/{channels.get('rest', 0)}) | {level.errors} "
-                f"| {level.lost} | {level.openings_failed}/{level.openings} "
+                f"| {level.lost} | {level.forgotten} | {level.openings_failed}/{level.openings} "
                 f"| {'?' if level.failed_outside is None else level.failed_outside} "
                 f"| {level.load_average:.2f} | {_mib(level.rasa_rss_kib)} "
                 f"| {_mib(level.actions_rss_kib)} |"
             )
-    lines += ["", "Start to ready (both servers answering): " + _ready(results)]
+    lines += ["", "Start to ready (every server answering): " + _ready(results)]
+    lines += _cluster_lines(results)
     by_name = {r.name: r for r in results}
     if "projet" in by_name and "stock" in by_name:
         lines += [
@@ -488,6 +621,32 @@ def report(results: list[SetupResult], args: argparse.Namespace) -> str:
             ]
             lines.append(f"| {ours.users} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cluster_lines(results: list[SetupResult]) -> list[str]:
+    """What the cluster's instance kill cost, and whether every answered message was stored."""
+    lines: list[str] = []
+    for result in results:
+        if result.name != "cluster":
+            continue
+        lines += ["", "## Cluster: one Rasa instance killed under load", ""]
+        for level in result.levels:
+            if level.killed_at is not None:
+                lines.append(
+                    f"- At {level.users} conversations, `rasa-1` killed (SIGKILL) in the middle "
+                    f"of the measured window: **{level.failed_at_kill} turns failed** (error or "
+                    f"no answer) from {TURN_TIMEOUT} s before the kill to 30 s after it; "
+                    f"{level.forgotten} answers without the citizen's commune in the window."
+                )
+        if result.stored_user_messages is not None and result.answered_turns is not None:
+            lines.append(
+                f"- Citizen messages stored in PostgreSQL after the run: "
+                f"{result.stored_user_messages}, for {result.answered_turns} turns answered "
+                "(warm-up, ramp-ups and windows included; a message answered but not stored "
+                "would make the first number smaller; a turn retried by nginx after the kill "
+                "may be stored twice)."
+            )
+    return lines
 
 
 def _minutes(seconds: float | None) -> str:
@@ -531,9 +690,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--setups",
         nargs="+",
-        choices=("projet", "stock"),
+        choices=("projet", "stock", "cluster"),
         default=["projet", "stock"],
-        help="setups started and measured, in this order (projet stock)",
+        help="setups started and measured, in this order (projet stock); cluster: "
+        "`make cluster`'s topology through nginx (PostgreSQL, Redis, nginx installed)",
+    )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=2,
+        help="Rasa instances of the cluster setup (2)",
+    )
+    parser.add_argument(
+        "--kill-at",
+        type=int,
+        default=20,
+        help="level at which the cluster setup kills its first Rasa instance mid-window (20; 0: never)",
     )
     parser.add_argument(
         "--target",

@@ -15,7 +15,9 @@ finish (`--stop-timeout`):
 `POST /webhooks/web/conversations`, then `POST /webhooks/web/messages` with
 text/plain JSON, as the widget sends it); `RestClient` through the REST
 channel. Both count a turn as failed when the status is not 200 or the reply
-is empty, and as lost when no HTTP answer came back at all.
+is empty, as lost when no HTTP answer came back at all, and as forgotten
+("oubli") when the commune's turn or the follow-up does not name the commune
+the citizen gave.
 
 `LOAD_TURNS_FILE` (set by the benchmark) names a JSON file where every turn is
 written at the end (channel, start time, latency, outcome; web conversation
@@ -32,6 +34,7 @@ import json
 import os
 import random
 import time
+import unicodedata
 import uuid
 from typing import Any
 
@@ -41,6 +44,7 @@ OK = "ok"
 ERROR = "erreur"  # an HTTP answer that is not 200, or an empty reply
 LOST = "perdu"  # no HTTP answer: connection refused or reset, timeout
 OPENING = "ouverture"  # the "channel" of a web conversation's opening, which is not a turn
+FORGOTTEN = "oubli"  # answered, but the commune given earlier in the conversation is not in it
 
 TIMEOUT = 60.0
 
@@ -51,7 +55,16 @@ QUESTIONS = (
     "quels sont les horaires de la mairie ?",
     "où est la déchèterie la plus proche",
 )
-COMMUNES = ("Balma", "Blagnac", "colomiers", "st orens", "l union", "Tournefeuille", "Toulouse")
+# As citizens write them, with the official name the reply must name.
+COMMUNES = {
+    "Balma": "Balma",
+    "Blagnac": "Blagnac",
+    "colomiers": "Colomiers",
+    "st orens": "Saint-Orens-de-Gameville",
+    "l union": "L'Union",
+    "Tournefeuille": "Tournefeuille",
+    "Toulouse": "Toulouse",
+}
 FOLLOW_UPS = (
     "et les horaires de la mairie ?",
     "et pour les encombrants ?",
@@ -81,15 +94,29 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         json.dump({"spawned_at": _spawned_at[0] if _spawned_at else None, "turns": _turns}, handle)
 
 
-def _script() -> list[str | None]:
-    """One conversation's messages; None is the turn that presses a button of the previous reply."""
+def _folded(text: str) -> str:
+    """Lower case, no accents, every run of non-letters one space: "L’Union" matches "L'Union"."""
+    plain = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(c if c.isalnum() else " " for c in plain if not unicodedata.combining(c))
+    return " ".join(letters.split())
+
+
+def _script() -> list[tuple[str | None, str | None]]:
+    """One conversation: (message, official commune its reply must name).
+
+    A None message is the turn that presses a button of the previous reply.
+    The commune's turn and the follow-up on another topic must name the
+    commune: the follow-up is how a lost conversation memory shows (after an
+    instance of the cluster is killed, say).
+    """
+    written, official = random.choice(list(COMMUNES.items()))
     return [
-        random.choice(QUESTIONS),
-        random.choice(COMMUNES),
-        random.choice(FOLLOW_UPS),
-        None,
-        random.choice(THANKS),
-        random.choice(GOODBYES),
+        (random.choice(QUESTIONS), None),
+        (written, official),
+        (random.choice(FOLLOW_UPS), official),
+        (None, None),
+        (random.choice(THANKS), None),
+        (random.choice(GOODBYES), None),
     ]
 
 
@@ -103,7 +130,7 @@ class _Citizen(FastHttpUser):
     channel = ""
 
     def on_start(self) -> None:
-        self._script: list[str | None] = []
+        self._script: list[tuple[str | None, str | None]] = []
         self._buttons: list[str] = []
 
     @task
@@ -114,11 +141,15 @@ class _Citizen(FastHttpUser):
                 return
             self._script = _script()
             self._buttons = []
-        message = self._script.pop(0)
+        message, commune = self._script.pop(0)
         if message is None:
             message = random.choice(self._buttons) if self._buttons else HELP
         start = time.time()
         outcome, replies = self.send(message)
+        if outcome == OK and commune is not None:
+            said = _folded(" ".join(str(r.get("text") or "") for r in replies))
+            if _folded(commune) not in said:
+                outcome = FORGOTTEN
         _turns.append((self.channel, start, time.time() - start, outcome))
         self._buttons = [
             str(button["payload"])
