@@ -12,8 +12,8 @@ The scripts run as `.venv/bin/python bench/<script>.py`: Python puts
 `config.yml` names) imports because the project is installed in its virtual
 environment in editable mode (`make`'s setup: `pip install -e .`).
 
-- Data: `examples`, `read_csv`, `folds` (the one way to split: stratified
-  by intent, seeded), `off_topic_sets`.
+- Data: `examples`, `load_nlu` (every NLU file under `data/`), `read_csv`,
+  `folds` (the one way to split: stratified by intent, seeded), `off_topic_sets`.
 - Models: `configure_rasa`, `train`, `parse_all`, `parse_with_model`, each
   message becoming a `Prediction` (the classifier's best intent before the
   FallbackClassifier, so that any threshold can be applied afterwards).
@@ -49,12 +49,14 @@ __all__ = [
     "COVIDFLOW",
     "DEFAULT_SHARED",
     "FOLD_SEED",
+    "LARGE_OFF_TOPIC",
     "LOW_CONFIDENCE_SHARE",
     "MAX_FALSE_ANSWERS",
     "NLU_DATA",
     "OFF_TOPIC_SEED",
     "REFUSALS",
     "RESULTS",
+    "SHORT_MESSAGES",
     "SUGGESTIONS",
     "SWEEP",
     "WIKIT",
@@ -66,18 +68,24 @@ __all__ = [
     "SweepRow",
     "configure_rasa",
     "confusions",
+    "data_sha",
     "examples",
     "fallback_setting",
     "false_answers",
     "folds",
     "guarded",
     "in_scope",
+    "load_nlu",
+    "nlu_files",
     "off_topic_sets",
     "operating_point",
     "parse_all",
     "parse_with_model",
     "read_csv",
+    "read_sentences",
+    "right_answers",
     "scores",
+    "short_messages",
     "stock_config",
     "sweep",
     "thresholds",
@@ -85,10 +93,15 @@ __all__ = [
 ]
 
 CONFIG = PROJECT_ROOT / "config.yml"
-NLU_DATA = PROJECT_ROOT / "data" / "nlu.yml"
+# Every NLU file under data/ (data/nlu.yml and any other, such as data/alertes.yml).
+NLU_DATA = PROJECT_ROOT / "data"
 BENCH = PROJECT_ROOT / "bench"
 RESULTS = BENCH / "results"
 OWN_OFF_TOPIC = BENCH / "data" / "hors_perimetre.txt"
+# Written for measuring only, never trained on: the large held-out off-topic set.
+LARGE_OFF_TOPIC = BENCH / "data" / "hors_perimetre_evaluation.txt"
+# Short messages people really send ("merci", "a+", "👍") and the intent each should get.
+SHORT_MESSAGES = BENCH / "data" / "messages_courts.tsv"
 # Under `--shared` (by default the shared folder beside the project): the
 # external data sets, read at run time, never copied here.
 DEFAULT_SHARED = PROJECT_ROOT.parent / "shared"
@@ -117,11 +130,35 @@ Item = tuple[str, str | None]
 # --- Data ------------------------------------------------------------------------
 
 
-def examples(data_file: Path) -> list[tuple[str, str]]:
-    """(text, intent) of every intent example of a Rasa NLU file."""
-    from rasa.shared.nlu.training_data.loading import load_data
+def nlu_files(path: Path) -> list[Path]:
+    """The Rasa NLU files of a file or folder (a folder's rules and stories left out)."""
+    from rasa.shared.data import get_data_files, is_nlu_file
 
-    return [(e.get("text"), e.get("intent")) for e in load_data(str(data_file)).intent_examples]
+    return sorted(Path(f) for f in get_data_files([str(path)], is_nlu_file))
+
+
+def load_nlu(path: Path) -> Any:
+    """The training data of a Rasa NLU file, or of every NLU file under a folder, merged."""
+    from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    return TrainingData().merge(*(load_data(str(f)) for f in nlu_files(path)))
+
+
+def data_sha(path: Path = NLU_DATA) -> str:
+    """Short hash of the NLU files: results must say which version of the data they measured."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in nlu_files(path):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def examples(data_file: Path) -> list[tuple[str, str]]:
+    """(text, intent) of every intent example of a Rasa NLU file or folder."""
+    return [(e.get("text"), e.get("intent")) for e in load_nlu(data_file).intent_examples]
 
 
 def read_csv(path: Path) -> list[tuple[str, str]]:
@@ -148,17 +185,16 @@ class Fold:
 
 
 def folds(data_file: Path, k: int, seed: int = FOLD_SEED) -> list[Fold]:
-    """The `k` folds of a Rasa NLU file: stratified by intent, the same for a given seed.
+    """The `k` folds of a Rasa NLU file or folder: stratified by intent, the same for a given seed.
 
     The only way the studies split data: every pipeline, and both scripts,
     get the same folds of the same file. Synonyms, regexes and lookup tables
     stay in every training part.
     """
-    from rasa.shared.nlu.training_data.loading import load_data
     from rasa.shared.nlu.training_data.training_data import TrainingData
     from sklearn.model_selection import StratifiedKFold
 
-    data = load_data(str(data_file))
+    data = load_nlu(data_file)
     intent_examples = data.intent_examples
     labels = [e.get("intent") for e in intent_examples]
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -193,9 +229,14 @@ def off_topic_sets(shared: Path | None) -> OffTopic:
     """Questions no topic of the bot answers, minus any the bot covers or was trained on.
 
     `hors_perimetre`: `bench/data/hors_perimetre.txt`, written for the
-    benchmarks. `wikit_echantillon` (only with `shared`): a seeded sample of
-    the Wikit test split, a public-sector help desk, without the one Wikit
-    intent the bot covers. Sentences also in `data/nlu.yml` are left out of both.
+    benchmarks. `hors_perimetre_grand`: `bench/data/hors_perimetre_evaluation.txt`,
+    500 and more questions a resident might send a city bot (other
+    administrations, private life, shopping, sport, weather, health, jokes,
+    insults, other cities), written for measuring and never trained on (the
+    `hors_sujet` examples of `data/` are other sentences).
+    `wikit_echantillon` (only with `shared`): a seeded sample of the Wikit
+    test split, a public-sector help desk, without the one Wikit intent the
+    bot covers. Sentences also in the NLU data are left out of all three.
     """
     trained = {_comparable(text) for text, _ in examples(NLU_DATA)}
     sets: dict[str, list[str]] = {}
@@ -210,14 +251,32 @@ def off_topic_sets(shared: Path | None) -> OffTopic:
         random.Random(OFF_TOPIC_SEED).shuffle(wikit)
         sets["wikit_echantillon"] = wikit[:WIKIT_OFF_TOPIC_SAMPLE]
         dropped["wikit_echantillon"] = len(rows) - len(wikit)
-    own = [
+    for name, path in (
+        ("hors_perimetre", OWN_OFF_TOPIC),
+        ("hors_perimetre_grand", LARGE_OFF_TOPIC),
+    ):
+        own = read_sentences(path)
+        sets[name] = [text for text in own if _comparable(text) not in trained]
+        dropped[name] = len(own) - len(sets[name])
+    return OffTopic(sets, dropped)
+
+
+def short_messages(path: Path = SHORT_MESSAGES) -> list[Item]:
+    """(message, intent) of the short-messages set: one `intent<TAB>message` a line."""
+    items: list[Item] = []
+    for line in read_sentences(path):
+        intent, _, text = line.partition("\t")
+        items.append((text.strip(), intent.strip()))
+    return items
+
+
+def read_sentences(path: Path) -> list[str]:
+    """The sentences of a text file, one a line; blank lines and `#` comments left out."""
+    return [
         line.strip()
-        for line in OWN_OFF_TOPIC.read_text(encoding="utf-8").splitlines()
+        for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    sets["hors_perimetre"] = [text for text in own if _comparable(text) not in trained]
-    dropped["hors_perimetre"] = len(own) - len(sets["hors_perimetre"])
-    return OffTopic(sets, dropped)
 
 
 # --- Models ----------------------------------------------------------------------
@@ -420,6 +479,12 @@ def in_scope(predictions: Sequence[Prediction], threshold: float, ambiguity: flo
             offered += p.gold in p.suggestions
     n = len(predictions) or 1
     return Shares(right / n, wrong / n, (n - right - wrong) / n, offered / n)
+
+
+def right_answers(predictions: Sequence[Prediction], threshold: float, ambiguity: float) -> float:
+    """Share of messages answered, above the thresholds, with the intent they should get."""
+    right = [p for p in predictions if p.answered(threshold, ambiguity) and p.top == p.gold]
+    return len(right) / (len(predictions) or 1)
 
 
 def false_answers(predictions: Sequence[Prediction], threshold: float, ambiguity: float) -> float:

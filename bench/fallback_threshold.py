@@ -3,13 +3,14 @@
 Usage (from the project root):
     .venv/bin/python bench/fallback_threshold.py [--folds 3] [--shared ../shared]
 
-For each of `--folds` stratified folds of `data/nlu.yml` (the folds of
-`nlu_benchmark.py`, made by `evaluation.folds`), trains the NLU part of
-`config.yml` on the other folds and parses the held-out examples (in scope)
-and the off-topic sets of `evaluation.off_topic_sets`:
-`bench/data/hors_perimetre.txt` (written for the benchmarks, never trained on)
-and, when `--shared` is given, a sample of the Wikit test split (a
-public-sector help desk: no topic of this bot applies).
+For each of `--folds` stratified folds of the NLU data (every NLU file under
+`data/`; the folds of `nlu_benchmark.py`, made by `evaluation.folds`), trains
+the NLU part of `config.yml` on the other folds and parses the held-out
+examples (in scope) and the off-topic sets of `evaluation.off_topic_sets`:
+`bench/data/hors_perimetre.txt` and `bench/data/hors_perimetre_evaluation.txt`
+(written for the benchmarks, never trained on) and, when `--shared` is given,
+a sample of the Wikit test split (a public-sector help desk: no topic of this
+bot applies).
 
 A threshold t turns every prediction under t (or within `config.yml`'s
 ambiguity threshold of the second intent) into the not-understood reply. For
@@ -72,7 +73,7 @@ def _report(
         f"# Seuil du FallbackClassifier ({dt.date.today().isoformat()}, {folds} plis, "
         f"ambiguïté {ambiguity:.2f})",
         "",
-        f"Dans le périmètre : {in_scope_count} exemples de data/nlu.yml, validation croisée. "
+        f"Dans le périmètre : {in_scope_count} exemples de data/ (NLU), validation croisée. "
         + "Hors périmètre : "
         + ", ".join(f"{name} ({len(v)} phrases × {folds} modèles)" for name, v in sets.items()),
         "",

@@ -16,11 +16,14 @@ path of any Rasa config file (its column is named after the file).
 Sections (`--only`, default all four, in this order):
 - `wikit`: trains on the Wikit train split (330 rows), scores its test split (913 rows);
 - `covidflow`: stratified `--folds`-fold cross-validation on covidflow's French data;
-- `own`: the same on `data/nlu.yml`, with the most confused intent pairs;
-- `latency`: trains each pipeline on the whole of `data/nlu.yml` (training
+- `own`: the same on every NLU file under `data/`, with the most confused intent pairs;
+- `latency`: trains each pipeline on all the NLU data of `data/` (training
   time), parses 500 messages with each model in turn (p50, p95), then parses
-  off-topic questions (a sample of the Wikit test split and
-  `bench/data/hors_perimetre.txt`) and counts confident answers on a topic.
+  off-topic questions (a sample of the Wikit test split,
+  `bench/data/hors_perimetre.txt` and the larger held-out
+  `bench/data/hors_perimetre_evaluation.txt`) and counts confident answers on
+  a topic, and the short messages of `bench/data/messages_courts.tsv`
+  ("merci", "a+", "👍") and counts those that get their intent.
 
 Folds, parsing, scoring, the off-topic sets and the threshold sweep come from
 `evaluation.py`, shared with `fallback_threshold.py`. Scores use the
@@ -63,6 +66,8 @@ WARM_UP_MESSAGES = 10
 MAX_LATENCY_RATIO = 1.20
 TFIDF_REFERENCE_ACCURACY = 0.815
 CONFUSED_PAIRS = 10
+# The short messages' predictions travel with the off-topic ones until the report splits them.
+SHORT = "messages_courts"
 # An empty cell of the table; a row with nothing but these is left out.
 EMPTY = "—"
 
@@ -234,8 +239,8 @@ def _section_covidflow(ctx: Context) -> dict[str, Any]:
 
 
 def _data_sha() -> str:
-    """Short hash of data/nlu.yml: the bot's data changes under a long run, and results must say which."""
-    return hashlib.sha256(NLU_DATA.read_bytes()).hexdigest()[:10]
+    """Short hash of the NLU data: it changes under a long run, and results must say which."""
+    return evaluation.data_sha(NLU_DATA)
 
 
 def _section_own(ctx: Context) -> dict[str, Any]:
@@ -270,12 +275,14 @@ async def _serve_models(
     print(f"latence : {len(texts)} messages par modèle…", flush=True)
     times = await _time_parses(agents, texts)
     off_topic: dict[str, dict[str, list[Prediction]]] = {}
+    short = evaluation.short_messages()
     for name, agent in agents.items():
         off_topic[name] = {}
         for set_name, sentences in sets.items():
             off_topic[name][set_name] = await evaluation.parse_all(
                 agent, [(s, None) for s in sentences]
             )
+        off_topic[name][SHORT] = await evaluation.parse_all(agent, short)
     return times, off_topic
 
 
@@ -295,12 +302,16 @@ def _section_latency(ctx: Context) -> dict[str, Any]:
             "train_s": seconds[name],
             "p50": statistics.median(times[name]),
             "p95": statistics.quantiles(times[name], n=100)[94],
-            "off_topic": {k: [p.to_row() for p in v] for k, v in off_topic[name].items()},
+            "off_topic": {
+                k: [p.to_row() for p in v] for k, v in off_topic[name].items() if k != SHORT
+            },
+            "short": [p.to_row() for p in off_topic[name][SHORT]],
         }
         for name in models
     }
     meta = {
         "messages": len(texts),
+        "short": len(evaluation.short_messages()),
         "off_topic": {k: len(v) for k, v in off_topic_sets.sets.items()},
         "dropped": off_topic_sets.dropped,
         "data_sha": data_sha,
@@ -448,7 +459,7 @@ def _threshold_rows(results: Results) -> list[Row]:
     }
     rows: list[Row] = [
         (
-            f"data/nlu.yml, VC — au seuil configuré : {label}",
+            f"data/ (NLU), VC — au seuil configuré : {label}",
             [_num(getattr(configured[n], key)) if n in configured else EMPTY for n in names],
         )
         for key, label in (
@@ -460,13 +471,13 @@ def _threshold_rows(results: Results) -> list[Row]:
     points = {n: results.operating_point(n) for n in names}
     rows.append(
         (
-            "data/nlu.yml, VC — seuil le plus bas gardant le hors-périmètre sous 5 %",
+            "data/ (NLU), VC — seuil le plus bas gardant le hors-périmètre sous 5 %",
             [f"{point.threshold:.2f}" if point else EMPTY for point in points.values()],
         )
     )
     rows += [
         (
-            f"data/nlu.yml, VC — à ce seuil : {label}",
+            f"data/ (NLU), VC — à ce seuil : {label}",
             [_num(getattr(point.shares, key)) if point else EMPTY for point in points.values()],
         )
         for key, label in (("right", "bonne réponse"), ("wrong", "mauvaise réponse"))
@@ -479,7 +490,7 @@ def _latency_rows(results: Results) -> list[Row]:
     names = results.names
     rows: list[Row] = [
         (
-            "Modèle complet data/nlu.yml — entraînement (s)",
+            "Modèle complet data/ (NLU) — entraînement (s)",
             [_num(results.value("latency", n, "train_s"), 0) for n in names],
         )
     ]
@@ -492,6 +503,21 @@ def _latency_rows(results: Results) -> list[Row]:
                 (f"Latence {q} / stock", [_num(v / stock, 2) if v else EMPTY for v in latencies])
             )
     return rows
+
+
+def _short_rows(results: Results) -> list[Row]:
+    """Short messages ("merci", "a+", "👍") answered with the right intent at the configured threshold."""
+    names = results.names
+    size = results.meta("latency").get("short")
+    values = []
+    for n in names:
+        rows = results.of("latency").get(n, {}).get("short")
+        if rows is None:
+            values.append(EMPTY)
+            continue
+        predictions = [Prediction.from_row(row) for row in rows]
+        values.append(_num(evaluation.right_answers(predictions, *results.setting(n))))
+    return [(f"Messages courts ({size}) — bonne intention au seuil configuré", values)]
 
 
 def _fallback_rows(results: Results) -> list[Row]:
@@ -542,9 +568,10 @@ def _summary_table(results: Results) -> list[str]:
         *_score_rows(
             results,
             "own",
-            f"data/nlu.yml, VC {own.get('folds', '?')} plis ({own.get('examples', '?')} ex.)",
+            f"data/ (NLU), VC {own.get('folds', '?')} plis ({own.get('examples', '?')} ex.)",
         ),
         *_threshold_rows(results),
+        *_short_rows(results),
         *_latency_rows(results),
         *_fallback_rows(results),
     ]
@@ -561,7 +588,7 @@ def _summary_table(results: Results) -> list[str]:
 
 
 def _warnings(results: Results) -> list[str]:
-    """Which data/nlu.yml was measured, and whether data or a config changed between sections."""
+    """Which data/ (NLU) was measured, and whether data or a config changed between sections."""
     sections = results.sections.values()
     data_versions = {v["meta"]["data_sha"] for v in sections if "data_sha" in v.get("meta", {})}
     stale = [
@@ -571,9 +598,9 @@ def _warnings(results: Results) -> list[str]:
     ]
     lines: list[str] = []
     if data_versions:
-        lines += ["", "data/nlu.yml : version `" + "`, `".join(sorted(data_versions)) + "`."]
+        lines += ["", "data/ (NLU) : version `" + "`, `".join(sorted(data_versions)) + "`."]
     if len(data_versions) > 1:
-        lines += ["**Attention** : data/nlu.yml a changé entre les sections own et latency."]
+        lines += ["**Attention** : data/ (NLU) a changé entre les sections own et latency."]
     if stale:
         lines += [
             "",
@@ -601,7 +628,7 @@ def _checks(results: Results, name: str) -> list[str]:
         return results.of(section).get(pipeline, {}).get(key)
 
     checks = []
-    for section, title in (("wikit", "Wikit"), ("covidflow", "covidflow"), ("own", "data/nlu.yml")):
+    for section, title in (("wikit", "Wikit"), ("covidflow", "covidflow"), ("own", "data/ (NLU)")):
         for key, what in (("accuracy", "exactitude"), ("macro_f1", "F1 macro")):
             ours, stock = value(section, name, key), value(section, "stock", key)
             if ours is not None and stock is not None:
@@ -649,7 +676,7 @@ def _confusion_table(results: Results) -> list[str]:
     )[:CONFUSED_PAIRS]
     lines = [
         "",
-        "## Intentions les plus confondues (data/nlu.yml, validation croisée)",
+        "## Intentions les plus confondues (data/ (NLU), validation croisée)",
         "",
         "Attendue → prédite, nombre d'exemples ; les paires les plus fréquentes, tous pipelines confondus.",
         "",
@@ -675,8 +702,8 @@ def _sweep_tables(results: Results) -> list[str]:
             "",
             f"## Seuil du FallbackClassifier : {results.configs[name]['label']} (ambiguïté {ambiguity:.2f})",
             "",
-            "Dans le périmètre : validation croisée de data/nlu.yml. Hors périmètre : le modèle "
-            "entraîné sur tout data/nlu.yml ; une fausse réponse est un sujet du bot (ni "
+            "Dans le périmètre : validation croisée de data/ (NLU). Hors périmètre : le modèle "
+            "entraîné sur tout data/ (NLU) ; une fausse réponse est un sujet du bot (ni "
             "`hors_sujet` ni le repli) donné au-dessus du seuil.",
             "",
             "| seuil | bonne réponse | mauvaise réponse | repli | "
@@ -716,14 +743,19 @@ def _notes(results: Results) -> list[str]:
         "les mêmes pour tous les pipelines ; entraînements avec le cache de Rasa désactivé.",
         "- Exactitude des 10 % les moins sûres : prédictions triées par confiance (marge "
         "de l'SVM pour TF-IDF), exactitude sur les 10 % du bas.",
-        "- Latence : chaque modèle entraîné sur tout data/nlu.yml analyse les mêmes messages "
+        "- Latence : chaque modèle entraîné sur tout data/ (NLU) analyse les mêmes messages "
         f"(le test Wikit en boucle), à tour de rôle, après {WARM_UP_MESSAGES} messages de chauffe.",
         f"- Hors périmètre : échantillon (graine {evaluation.OFF_TOPIC_SEED}) du test Wikit sans "
         "l'intention « découvrir le champ d'action du bot » (le bot y répond par `demander_aide`) "
-        "ni les phrases présentes dans data/nlu.yml "
+        "ni les phrases présentes dans data/ (NLU) "
         f"({dropped.get('wikit_echantillon', '?')} lignes écartées), et "
-        f"bench/data/hors_perimetre.txt moins ses phrases présentes dans data/nlu.yml "
-        f"({dropped.get('hors_perimetre', '?')} écartée(s)).",
+        f"bench/data/hors_perimetre.txt moins ses phrases présentes dans data/ (NLU) "
+        f"({dropped.get('hors_perimetre', '?')} écartée(s)), et le grand jeu "
+        "bench/data/hors_perimetre_evaluation.txt, écrit pour mesurer et jamais appris (les "
+        "exemples `hors_sujet` de data/ sont d'autres phrases), moins ses phrases présentes "
+        f"dans data/ (NLU) ({dropped.get('hors_perimetre_grand', '?')} écartée(s)).",
+        "- Messages courts : bench/data/messages_courts.tsv, analysés par le modèle complet ; "
+        "une bonne intention compte si elle passe le seuil configuré et le garde.",
         "- stock : le pipeline que Rasa entraîne pour un projet `rasa init` (son "
         "`default_config.yml`, avec `constrain_similarities: true`), langue `fr` ; sans "
         "graine fixée, ses chiffres varient d'un entraînement à l'autre.",

@@ -12,7 +12,8 @@ All are named in `config.yml`:
   loaded, and the named-entity model that comes with the shared copy
   (`bot.language`) runs only when personal data is masked before storage.
 - `bot.rasa_plugins.nlu.LinearIntentClassifier` is a linear SVM on those sentence features;
-  its confidences are a softmax of the SVM scores. On the data this bot
+  its confidences are calibrated on held-out folds of the training data, so
+  that one threshold means the same for every intent. On the data this bot
   learns from (a few dozen examples per intent) it beats DIET on accuracy,
   trains in seconds and parses in about a millisecond
   (`bench/nlu_benchmark.py`, results in `bench/results/nlu_benchmark.md`).
@@ -20,8 +21,9 @@ All are named in `config.yml`:
   variants, no accents, "st", typos) and emits entity `commune` with the
   official name, or `commune_hors_metropole` for a place outside the metropole.
 - `bot.rasa_plugins.nlu.NotUnderstoodGuard` turns a message into `nlu_fallback` when it has
-  no word the bot was ever trained on (gibberish, emoji only, empty text), so
-  that such a message never gets a confident answer on some topic.
+  no word the bot was ever trained on (gibberish, unknown emoji, empty text),
+  so that such a message never gets a confident answer on some topic, but
+  never overrides a message the classifier is sure of ("merci", "👍").
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import unicodedata
+from collections import Counter
 from typing import Any
 
 import joblib
@@ -61,8 +65,25 @@ __all__ = [
 
 
 _STOP_WORDS = frozenset(fold(word) for word in STOP_WORDS)
+# Symbols that carry meaning on their own in a chat message: emoji ("👍",
+# "🙏") and signs ("a+", "<3"). `fold` drops them with the punctuation.
+_SYMBOL_CATEGORIES = frozenset({"So", "Sm"})
 # Longer than any French word with its punctuation ("anticonstitutionnellement," is 26).
 _MAX_WORD_CHARS = 40
+
+
+def normalise(text: str) -> str:
+    """`fold` (lower case, no accents, words only), keeping emoji and signs as words of their own."""
+    spaced = "".join(
+        f" {char} " if unicodedata.category(char) in _SYMBOL_CATEGORIES else char for char in text
+    )
+    pieces = (
+        piece
+        if len(piece) == 1 and unicodedata.category(piece) in _SYMBOL_CATEGORIES
+        else fold(piece)
+        for piece in spaced.split()
+    )
+    return " ".join(piece for piece in pieces if piece)
 
 
 def _add_sentence_features(message: Message, matrix: Any, origin: str) -> None:
@@ -144,10 +165,10 @@ class TfidfFeaturizer(_FittedComponent):
         words = (1, self._config["word_max_ngram"])
         return [
             TfidfVectorizer(
-                analyzer="char_wb", ngram_range=chars, sublinear_tf=True, preprocessor=fold
+                analyzer="char_wb", ngram_range=chars, sublinear_tf=True, preprocessor=normalise
             ),
             TfidfVectorizer(
-                analyzer="word", ngram_range=words, sublinear_tf=True, preprocessor=fold
+                analyzer="word", ngram_range=words, sublinear_tf=True, preprocessor=normalise
             ),
         ]
 
@@ -233,18 +254,30 @@ class WordVectorsFeaturizer(GraphComponent):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(_FittedComponent, IntentClassifier):
-    """A linear SVM on the messages' sentence features; confidences by softmax of its scores.
+    """A linear SVM on the messages' sentence features, with calibrated confidences.
 
-    `temperature` scales the scores before the softmax: higher makes the
-    confidences sharper. The FallbackClassifier threshold that follows is
-    chosen for it (bench/fallback_threshold.py).
+    With `calibration_folds` of 2 or more (the default), the confidences are
+    the SVM's scores mapped to probabilities by a sigmoid fitted on held-out
+    folds of the training data (scikit-learn's `CalibratedClassifierCV`), so
+    that one FallbackClassifier threshold means about the same for every
+    intent; with `calibration_ensemble`, the average of the folds' SVMs, each
+    with its own sigmoid (better separated from off-topic messages in
+    bench/nlu_benchmark.py, for a few more dot products per message). With 0 or 1, they are a softmax of the scores scaled by
+    `temperature` (higher makes them sharper). The threshold that follows is
+    chosen for them (bench/fallback_threshold.py).
     """
 
     MODEL_FILE = "linear_intent_classifier.joblib"
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"C": 1.0, "temperature": 3.0, "random_seed": 0}
+        return {
+            "C": 1.0,
+            "temperature": 3.0,
+            "calibration_folds": 5,
+            "calibration_ensemble": True,
+            "random_seed": 0,
+        }
 
     @staticmethod
     def _features(message: Message) -> Any:
@@ -264,15 +297,37 @@ class LinearIntentClassifier(_FittedComponent, IntentClassifier):
         return scipy.sparse.hstack(parts).tocsr()
 
     def train(self, training_data: TrainingData) -> Resource:
+        from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import LinearSVC
 
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
-        labels = [e.get(INTENT) for e in examples]
+        labels = np.asarray([e.get(INTENT) for e in examples])
         if len(set(labels)) < 2:
             raise ValueError("LinearIntentClassifier : il faut au moins deux intentions.")
         matrix = scipy.sparse.vstack([self._features(e) for e in examples]).tocsr()
-        model = LinearSVC(C=self._config["C"], random_state=self._config["random_seed"])
-        return self._save(model.fit(matrix, labels))
+        svm = LinearSVC(C=self._config["C"], random_state=self._config["random_seed"])
+        # Every intent needs an example in each calibration fold.
+        folds = min(int(self._config["calibration_folds"]), *_counts(labels))
+        if folds < 2:
+            return self._save(svm.fit(matrix, labels))
+        calibrated = CalibratedClassifierCV(
+            svm, method="sigmoid", cv=folds, ensemble=bool(self._config["calibration_ensemble"])
+        ).fit(matrix, labels)
+        if len(calibrated.classes_) == 2:
+            return self._save(calibrated)
+        return self._save(_CalibratedLinear.of(calibrated))
+
+    def _confidences(self, features: Any) -> np.ndarray:
+        if isinstance(self._fitted, _CalibratedLinear):
+            return self._fitted.probabilities(features)
+        if hasattr(self._fitted, "predict_proba"):
+            return np.asarray(self._fitted.predict_proba(features)[0], dtype=float)
+        scores = np.atleast_2d(self._fitted.decision_function(features))[0]
+        if len(self._fitted.classes_) == 2:
+            scores = np.array([-scores[0], scores[0]])
+        scaled = scores * self._config["temperature"]
+        confidences = np.exp(scaled - scaled.max())
+        return np.asarray(confidences / confidences.sum(), dtype=float)
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self._fitted is None:
@@ -280,13 +335,8 @@ class LinearIntentClassifier(_FittedComponent, IntentClassifier):
         for message in messages:
             if message.get(TEXT) is None:
                 continue
-            scores = np.atleast_2d(self._fitted.decision_function(self._features(message)))[0]
-            if len(self._fitted.classes_) == 2:
-                scores = np.array([-scores[0], scores[0]])
-            scaled = scores * self._config["temperature"]
-            confidences = np.exp(scaled - scaled.max())
-            confidences /= confidences.sum()
-            order = np.argsort(-confidences)[:LABEL_RANKING_LENGTH]
+            confidences = self._confidences(self._features(message))
+            order = np.argsort(-confidences, kind="stable")[:LABEL_RANKING_LENGTH]
             ranking = [
                 {"name": str(self._fitted.classes_[i]), "confidence": float(confidences[i])}
                 for i in order
@@ -294,6 +344,56 @@ class LinearIntentClassifier(_FittedComponent, IntentClassifier):
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set("intent_ranking", ranking, add_to_output=True)
         return messages
+
+
+class _CalibratedLinear:
+    """scikit-learn's fitted `CalibratedClassifierCV` of linear SVMs, as arrays: same confidences, one product.
+
+    scikit-learn calls each fold's SVM, then one sigmoid per intent and fold
+    (175 small calls for 35 intents and 5 folds, most of a parse's time);
+    here the folds' weights are stacked and the sigmoids applied at once.
+    """
+
+    def __init__(
+        self,
+        classes: np.ndarray,
+        weights: Any,
+        intercepts: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+    ) -> None:
+        self.classes_ = classes
+        self.weights = weights  # (features, folds × intents)
+        self.intercepts = intercepts  # (folds × intents,)
+        self.a = a  # sigmoid slopes, (folds, intents)
+        self.b = b  # sigmoid offsets, (folds, intents)
+
+    @classmethod
+    def of(cls, calibrated: Any) -> _CalibratedLinear:
+        """The arrays of a fitted multi-class `CalibratedClassifierCV` over `LinearSVC`s."""
+        folds = calibrated.calibrated_classifiers_
+        estimators = [getattr(f, "estimator", None) or f.base_estimator for f in folds]
+        weights = scipy.sparse.csr_matrix(np.vstack([e.coef_ for e in estimators]).T)
+        intercepts = np.concatenate([e.intercept_ for e in estimators])
+        a = np.array([[c.a_ for c in f.calibrators] for f in folds])
+        b = np.array([[c.b_ for c in f.calibrators] for f in folds])
+        return cls(calibrated.classes_, weights, intercepts, a, b)
+
+    def probabilities(self, features: Any) -> np.ndarray:
+        """The confidences `CalibratedClassifierCV.predict_proba` gives for one message."""
+        product = features @ self.weights
+        dense = product.toarray() if scipy.sparse.issparse(product) else np.asarray(product)
+        scores = (dense.ravel() + self.intercepts).reshape(self.a.shape)
+        probabilities = 1.0 / (1.0 + np.exp(self.a * scores + self.b))
+        totals = probabilities.sum(axis=1, keepdims=True)
+        uniform = np.full_like(probabilities, 1.0 / probabilities.shape[1])
+        probabilities = np.divide(probabilities, totals, out=uniform, where=totals > 0)
+        return np.asarray(probabilities.mean(axis=0), dtype=float)
+
+
+def _counts(labels: np.ndarray) -> list[int]:
+    """How many examples each label has."""
+    return list(Counter(labels.tolist()).values())
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
@@ -338,20 +438,25 @@ class CommuneExtractor(GraphComponent, EntityExtractorMixin):
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class NotUnderstoodGuard(GraphComponent, IntentClassifier):
-    """Sends messages with nothing known in them to the fallback, whatever the classifier said.
+    """Sends messages with nothing known in them to the fallback, unless the classifier is sure.
 
     Known means: a content word seen in training (one typo allowed in long
     words) or found in the spaCy model's vocabulary of real words (`model`;
     "ciao", "yep", "exactement"), or two words seen side by side in training,
     so that questions made only of small words ("qui es-tu ?") still reach the
-    classifier while "le la les" and "azertyuiop" do not. Whatever passes,
-    the classifier's confidence and the FallbackClassifier still decide.
+    classifier while "le la les" and "azertyuiop" do not. A message whose
+    every word (emoji included) was seen in training and that the classifier
+    ranks at `sure_confidence` or more is never overridden: "merci", "hé",
+    "a+" and "👍" are made of words spaCy counts as stop words or of no word
+    at all, yet they are exact training examples. Whatever passes, the
+    classifier's confidence and the FallbackClassifier still decide.
     """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        # None: only the training vocabulary counts.
-        return {"model": "fr_core_news_md"}
+        # model None: only the training vocabulary counts. sure_confidence:
+        # the confidence config.yml's FallbackClassifier asks for an answer.
+        return {"model": "fr_core_news_md", "sure_confidence": 0.5}
 
     VOCABULARY_FILE = "vocabulary.json"
 
@@ -362,11 +467,15 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         vocabulary: frozenset[str] = frozenset(),
         pairs: frozenset[str] = frozenset(),
         model: str | None = None,
+        tokens: frozenset[str] = frozenset(),
+        sure_confidence: float = 0.5,
     ) -> None:
         self._model_storage = model_storage
         self._resource = resource
         self.vocabulary = vocabulary
         self.pairs = pairs
+        self.tokens = tokens
+        self.sure_confidence = sure_confidence
         self._lexicon = french(model).vocab if model else None
         self._long_words = sorted(word for word in vocabulary if len(word) >= 5)
 
@@ -379,7 +488,12 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
     ) -> NotUnderstoodGuard:
         config = {**cls.get_default_config(), **config}
-        return cls(model_storage, resource, model=config["model"])
+        return cls(
+            model_storage,
+            resource,
+            model=config["model"],
+            sure_confidence=float(config["sure_confidence"]),
+        )
 
     @classmethod
     def load(
@@ -399,18 +513,23 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
             frozenset(saved["words"]),
             frozenset(saved["pairs"]),
             model=config["model"],
+            tokens=frozenset(saved.get("tokens", ())),
+            sure_confidence=float(config["sure_confidence"]),
         )
 
     def train(self, training_data: TrainingData) -> Resource:
         words: set[str] = set()
         pairs: set[str] = set()
+        tokens: set[str] = set()
         for example in training_data.intent_examples:
             text = example.get("text") or ""
             words.update(_content_words(text))
             pairs.update(_word_pairs(text))
+            tokens.update(normalise(text).split())
         self.vocabulary = frozenset(words)
         self.pairs = frozenset(pairs)
-        saved = {"words": sorted(words), "pairs": sorted(pairs)}
+        self.tokens = frozenset(tokens)
+        saved = {"words": sorted(words), "pairs": sorted(pairs), "tokens": sorted(tokens)}
         with self._model_storage.write_to(self._resource) as directory:
             (directory / self.VOCABULARY_FILE).write_text(
                 json.dumps(saved, ensure_ascii=False), encoding="utf-8"
@@ -435,6 +554,16 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
                 return True
         return False
 
+    def classifier_is_sure(self, message: Message) -> bool:
+        """Whether every word of the message was seen in training and the classifier is sure of it."""
+        words = normalise(message.get("text") or "").split()
+        if not words or not self.tokens.issuperset(words):
+            return False
+        ranking = [
+            r for r in message.get("intent_ranking") or [] if r.get("name") != INTENT_FALLBACK
+        ]
+        return bool(ranking) and float(ranking[0]["confidence"]) >= self.sure_confidence
+
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get("text") or ""
@@ -442,7 +571,7 @@ class NotUnderstoodGuard(GraphComponent, IntentClassifier):
                 entity.get("entity") in (ENTITY_COMMUNE, ENTITY_OUTSIDE)
                 for entity in message.get("entities", [])
             )
-            if names_commune or self.knows_any_word(text):
+            if names_commune or self.knows_any_word(text) or self.classifier_is_sure(message):
                 continue
             fallback = {"name": INTENT_FALLBACK, "confidence": 1.0}
             message.set("intent", fallback, add_to_output=True)

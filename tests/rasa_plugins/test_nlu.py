@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
+import scipy.sparse
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -16,6 +17,7 @@ from bot.rasa_plugins.nlu import (
     NotUnderstoodGuard,
     TfidfFeaturizer,
     WordVectorsFeaturizer,
+    normalise,
 )
 
 
@@ -33,10 +35,10 @@ class _Storage:
     read_from = write_to
 
 
-def message(text: str, intent: str = "collecte_dechets") -> Message:
+def message(text: str, intent: str = "collecte_dechets", confidence: float = 0.97) -> Message:
     msg = Message(data={"text": text})
-    msg.set("intent", {"name": intent, "confidence": 0.97})
-    msg.set("intent_ranking", [{"name": intent, "confidence": 0.97}])
+    msg.set("intent", {"name": intent, "confidence": confidence})
+    msg.set("intent_ranking", [{"name": intent, "confidence": confidence}])
     return msg
 
 
@@ -112,6 +114,46 @@ def test_questions_made_of_small_words_reach_the_classifier(tmp_path: Any) -> No
     msg = message("tu es le la", intent="demander_si_robot")
     loaded.process([msg])
     assert msg.get("intent")["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize("text", ["merci", "Merci !", "hé", "a+", "à +", "👍"])
+def test_stop_words_and_emoji_seen_in_training_pass_when_the_classifier_is_sure(
+    tmp_path: Any, text: str
+) -> None:
+    loaded = trained_guard(tmp_path, "remercier", ["merci", "hé", "a+", "👍", "merci à toi aussi"])
+    sure = message(text, intent="remercier", confidence=0.9)
+    loaded.process([sure])
+    assert sure.get("intent")["name"] == "remercier"
+    unsure = message(text, intent="remercier", confidence=0.3)
+    loaded.process([unsure])
+    assert unsure.get("intent")["name"] == "nlu_fallback"
+
+
+def test_a_sure_classifier_does_not_rescue_words_never_seen(tmp_path: Any) -> None:
+    loaded = trained_guard(tmp_path, "remercier", ["merci", "le bus"])
+    for text in ["le la les", "azertyuiop", "🙂🙂🙂"]:
+        msg = message(text, intent="remercier", confidence=0.99)
+        loaded.process([msg])
+        assert msg.get("intent")["name"] == "nlu_fallback", text
+
+
+def test_the_classifier_confidence_is_read_under_the_fallback(tmp_path: Any) -> None:
+    loaded = trained_guard(tmp_path, "remercier", ["merci"])
+    msg = Message(data={"text": "merci"})
+    msg.set("intent", {"name": "nlu_fallback", "confidence": 0.5})
+    msg.set(
+        "intent_ranking",
+        [{"name": "nlu_fallback", "confidence": 0.5}, {"name": "remercier", "confidence": 0.85}],
+    )
+    loaded.process([msg])
+    assert msg.get("intent") == {"name": "nlu_fallback", "confidence": 0.5}
+    assert len(msg.get("intent_ranking")) == 2
+
+
+def test_normalise_keeps_emoji_and_signs_as_words() -> None:
+    assert normalise("Merci 🙏🏻 !") == "merci 🙏"
+    assert normalise("à +") == normalise("À+") == "a +"
+    assert normalise("DÉCHETS, st orens") == "dechets saint orens"
 
 
 def test_a_commune_alone_is_understood(guard: NotUnderstoodGuard) -> None:
@@ -232,3 +274,19 @@ def test_classifier_without_features_says_which_components_are_missing(tmp_path:
     svm = LinearIntentClassifier({}, _storage(tmp_path), cast(Any, None))
     with pytest.raises(ValueError, match="TfidfFeaturizer"):
         svm.train(TrainingData(training_examples=_examples()))
+
+
+def test_calibrated_confidences_are_scikit_learn_s_computed_at_once() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import LinearSVC
+
+    from bot.rasa_plugins.nlu import _CalibratedLinear
+
+    matrix = scipy.sparse.random(120, 400, density=0.05, random_state=1, format="csr")
+    labels = np.array([f"intention_{i % 6}" for i in range(120)])
+    fitted = CalibratedClassifierCV(LinearSVC(random_state=0), cv=5, ensemble=True)
+    fitted.fit(matrix, labels)
+    arrays = _CalibratedLinear.of(fitted)
+    for row in range(20):
+        expected = fitted.predict_proba(matrix[row])[0]
+        assert np.allclose(arrays.probabilities(matrix[row]), expected, atol=1e-12)
