@@ -4,8 +4,12 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 # V=1: also the other packages' messages (deprecation notices, Rasa's training progress).
 VERBOSE := $(if $(V),--verbose)
+# After a failed command, make adds an English "Error 1" line under the French
+# message that already said everything. `|| $(FAIL)` stops make without it,
+# still failing (exit status 130): CI and scripts see the failure.
+FAIL := kill -INT $$PPID
 
-.PHONY: help setup run cluster test lint check rapport train bench bench-charge lock clean
+.PHONY: help setup run cluster test lint check demander rapport train bench bench-charge lock clean
 
 help: ## Liste les commandes
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,15 +29,18 @@ test: ## Lance toute la suite : lint, types, connaissances, données Rasa, tests
 	@$(PY) -m ruff check bot actions tests bench
 	@$(PY) -m ruff format --check bot actions tests bench
 	@$(PY) -m mypy
-	@$(PY) -m bot check
+	@$(PY) -m bot check || $(FAIL)
 	@$(PY) -m pytest
 
 lint: setup ## Corrige le style avec ruff
 	@$(PY) -m ruff check --fix bot actions tests bench
 	@$(PY) -m ruff format bot actions tests bench
 
-check: setup ## Vérifie les fichiers de connaissances (erreurs en français, fichier et ligne)
-	@$(PY) -m bot check
+check: setup ## Vérifie les fichiers de connaissances : erreurs d'abord, puis un résumé (A=1 : chaque avertissement)
+	@$(PY) -m bot check $(if $(A),--avertissements) || $(FAIL)
+
+demander: ## Pose une question au bot qui tourne et affiche sa réponse : make demander Q="ma question" [COMMUNE=Balma]
+	@$(PY) -m bot demander "$$Q" $(if $(COMMUNE),--commune "$$COMMUNE") || $(FAIL)
 
 rapport: setup ## Rapport des questions sans réponse satisfaisante des 7 derniers jours (var/rapport/)
 	@$(PY) -m bot rapport

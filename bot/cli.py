@@ -3,7 +3,8 @@
 Usage (from the project root, after `make run` created .venv):
     python -m bot run      # train if needed, start action server + Rasa server
     python -m bot train    # train only if the training data, domain or config changed
-    python -m bot check    # check the knowledge files, French messages with file and line
+    python -m bot check [-a]  # check the knowledge files: errors, a summary, warnings with -a
+    python -m bot demander "question" [--commune Balma]  # asks the running bot, shows its answer
     python -m bot rapport  # the week's unanswered questions, for staff (HTML and CSV)
     python -m bot purger --jours 365  # deletes conversations older than the retention period
     python -m bot telegram # the Telegram bridge on its own (BOT_TELEGRAM_TOKEN; README, Telegram)
@@ -36,27 +37,67 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count > 1 else ''}"
+
+
 def _check(args: argparse.Namespace) -> int:
+    """Errors first, one French summary line, warnings counted (shown with `--avertissements`)."""
     from bot.knowledge import check_directory, default_knowledge_dir, domain_intents
+    from bot.knowledge.loader import SET_ASIDE
+    from bot.staff.topics import training_gaps
 
     directory = Path(args.dossier) if args.dossier else default_knowledge_dir()
-    problems = check_directory(
-        directory,
-        domain_intents(),
-        today=dt.date.today(),
-        max_age_days=args.age_max,
-    )
+    intents = domain_intents()
+    problems = check_directory(directory, intents, today=dt.date.today(), max_age_days=args.age_max)
+    gaps = training_gaps(intents)
+    problems.extend(gaps)
     errors = [p for p in problems if p.severity == "erreur"]
-    for problem in problems:
+    warnings = [p for p in problems if p.severity != "erreur"]
+    for problem in errors:
         print(problem)
+    # What keeps a topic from citizens is shown even without --avertissements.
+    urgent = [p for p in warnings if p in gaps or SET_ASIDE in p.message]
+    shown = warnings if args.avertissements else urgent
+    if shown:
+        if errors:
+            print()
+        for problem in shown:
+            print(problem)
+    if errors or shown:
+        print()
+    summary = f"{_plural(len(errors), 'erreur')}, {_plural(len(warnings), 'avertissement')}"
+    hidden = len(warnings) - len(shown)
+    more = (
+        f" ; {'pour les voir' if not shown else f'pour voir les {hidden} autres'} : make check A=1 "
+        "(ou python -m bot check --avertissements)"
+        if hidden
+        else ""
+    )
     if errors:
         print(
-            f"\n{len(errors)} erreur(s) : corrigez-les, le bot refuse ces fichiers tant qu'elles restent."
+            f"{summary}. Corrigez les erreurs ci-dessus : le bot refuse ces fichiers tant "
+            f"qu'elles restent (il garde leur dernière version valide){more}."
         )
         return 1
-    warnings = len(problems)
-    suffix = f", {warnings} avertissement(s) à voir" if warnings else ""
-    print(f"Fichiers de connaissances valides{suffix}.")
+    print(f"Fichiers de connaissances valides : {summary}{more}.")
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from bot.staff.ask import BotUnreachable, ask, render, rest_url
+
+    question = " ".join(args.question).strip()
+    if not question:
+        print('Écrivez la question : python -m bot demander "ma question"', file=sys.stderr)
+        return 2
+    try:
+        replies = ask(question, commune=args.commune, url=rest_url(args.port))
+    except BotUnreachable as error:
+        print(error, file=sys.stderr)
+        return 1
+    commune = f" (commune déjà donnée : {args.commune})" if args.commune else ""
+    print(f"Question{commune} : {question}\n\nRéponse du bot :\n{render(replies)}")
     return 0
 
 
@@ -68,6 +109,10 @@ def _train(args: argparse.Namespace) -> int:
     except TrainingFailed as error:
         print(error, file=sys.stderr)
         return 1
+    print(
+        "Un bot déjà démarré garde l'ancien modèle : redémarrez-le (Ctrl-C dans le terminal "
+        "de « make run », puis « make run »)."
+    )
     return 0
 
 
@@ -221,7 +266,7 @@ def _database(args: argparse.Namespace) -> str | None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from bot.staff.report import build_report, collect, write_csv, write_html
+    from bot.staff.report import Activity, build_report, collect, write_csv, write_html
 
     database = _database(args)
     if database is None:
@@ -231,11 +276,12 @@ def _report(args: argparse.Namespace) -> int:
     since = args.depuis or until - dt.timedelta(days=args.jours)
     start = dt.datetime.combine(since, dt.time.min).astimezone()
     end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min).astimezone()
-    groups = build_report(collect(database, start, end, args.seuil_bas))
+    activity = Activity()
+    groups = build_report(collect(database, start, end, args.seuil_bas, activity))
     out = Path(args.sortie)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(groups, out / "rapport.csv")
-    write_html(groups, out / "rapport.html", since, until)
+    write_html(groups, out / "rapport.html", since, until, activity)
     print(
         f"{sum(g.count for g in groups)} message(s) à revoir en {len(groups)} groupe(s), du {since} au {until}."
     )
@@ -323,7 +369,19 @@ def _parser() -> argparse.ArgumentParser:
         default=365,
         help="avertir quand une réponse n'a pas été vérifiée depuis ce nombre de jours (365)",
     )
+    check.add_argument(
+        "-a",
+        "--avertissements",
+        action="store_true",
+        help="affiche aussi chaque avertissement (sinon, seulement leur nombre)",
+    )
     check.set_defaults(func=_check)
+
+    demander = command("demander", "pose une question au bot démarré et affiche sa réponse")
+    demander.add_argument("question", nargs="*", help="la question, comme un habitant l'écrirait")
+    demander.add_argument("--commune", help="commune donnée avant la question (ex. Balma)")
+    demander.add_argument("--port", type=int, default=5005, help="port du serveur Rasa (5005)")
+    demander.set_defaults(func=_ask)
 
     report = command("rapport", "questions sans réponse satisfaisante, pour les agents")
     report.add_argument("--jours", type=int, default=7, help="période : les N derniers jours (7)")

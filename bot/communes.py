@@ -1,7 +1,14 @@
 """The 37 communes of Toulouse Métropole: official names, spelling variants, lookup.
 
-This module is the one place that lists the communes. The NLU extractor, the
-actions and the knowledge check all import it.
+This module is the one place that lists the 37 communes. The NLU extractor,
+the actions and the knowledge check all import it. Their other spellings
+("st orens", "l union") and the places outside the metropole people name
+(Muret, Portet…) are staff-edited data: `knowledge/communes.yml`, read and
+checked by `bot.knowledge.places`. `find_communes` looks at that file's date
+at each call and rereads it when staff saved it, so the process that
+recognises communes (the Rasa server) follows an edit at the next message,
+without retraining; a broken file is refused in French and the last good
+version keeps serving.
 
 Matching works on a folded form of the text (lower case, no accents, every
 run of non-letters turned into one space, "st"/"ste" expanded), then tries
@@ -12,18 +19,34 @@ all resolve to the official name.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import logging
+import os
 import re
+import threading
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 __all__ = [
     "COMMUNES",
-    "COMMUNES_HORS_METROPOLE",
+    "COMMUNES_FILE",
     "CommuneMatch",
+    "Places",
+    "common_words",
+    "current_places",
     "find_communes",
     "fold",
     "normalise",
+    "places_outside",
 ]
+
+logger = logging.getLogger(__name__)
+
+# The staff-edited file of spellings and places outside, in the knowledge folder.
+COMMUNES_FILE = "communes.yml"
 
 COMMUNES: tuple[str, ...] = (
     "Aigrefeuille",
@@ -65,71 +88,13 @@ COMMUNES: tuple[str, ...] = (
     "Villeneuve-Tolosane",
 )
 
-# Places people near Toulouse often name that are NOT in Toulouse Métropole:
-# the bot must say so rather than answer as if they were served.
-COMMUNES_HORS_METROPOLE: tuple[str, ...] = (
-    "Muret",
-    "Portet-sur-Garonne",
-    "Plaisance-du-Touch",
-    "Frouzins",
-    "Roques",
-    "Seysses",
-    "Fonsorbes",
-    "Saint-Lys",
-    "Léguevin",
-    "Labège",
-    "Castanet-Tolosan",
-    "Ramonville-Saint-Agne",
-    "Escalquens",
-    "Auzeville-Tolosane",
-    "Montastruc-la-Conseillère",
-    "Grenade",
-    "Merville",
-    "Fronton",
-    "Castelnau-d'Estrétefonds",
-    "Villemur-sur-Tarn",
-    "Saint-Sulpice-la-Pointe",
-    "Lavaur",
-    "Montauban",
-    "Albi",
-    "Castres",
-    "Auch",
-    "Carcassonne",
-    "Montpellier",
-    "Bordeaux",
-    "Paris",
+# Ordinary French words that are also names of places: such a name is matched
+# only as the whole message or after a place word ("à Mons"), never inside a
+# sentence on its own ("une grenade"). French stop words count too.
+_ORDINARY_WORDS = frozenset(
+    {"mons", "brax", "grenade", "roques", "paris", "auch", "ville", "mairie", "centre", "gare"}
+    | {"place", "rue", "pont", "bois", "saint", "sainte", "tour", "feuille"}
 )
-
-# Nicknames and short forms people actually use, folded, mapped to the official name.
-_ALIASES: dict[str, str] = {
-    "st orens": "Saint-Orens-de-Gameville",
-    "saint orens": "Saint-Orens-de-Gameville",
-    "quint": "Quint-Fonsegrives",
-    "quint fonsegrive": "Quint-Fonsegrives",
-    "dremil": "Drémil-Lafage",
-    "gagnac": "Gagnac-sur-Garonne",
-    "villeneuve tolosanne": "Villeneuve-Tolosane",
-    "l union": "L'Union",
-    "lunion": "L'Union",
-    "tlse": "Toulouse",
-    "toulous": "Toulouse",
-    "tournefeuil": "Tournefeuille",
-    "colomier": "Colomiers",
-    "st jean": "Saint-Jean",
-    "st jory": "Saint-Jory",
-    "st alban": "Saint-Alban",
-    "pin balma": "Pin-Balma",
-    "portet": "Portet-sur-Garonne",
-    "plaisance": "Plaisance-du-Touch",
-    "ramonville": "Ramonville-Saint-Agne",
-    "castanet": "Castanet-Tolosan",
-    "castelnau d estretefonds": "Castelnau-d'Estrétefonds",
-    "montastruc": "Montastruc-la-Conseillère",
-}
-
-# Folded words that are also ordinary French words: matched only as the whole
-# message or after a place preposition, never inside a sentence on their own.
-_AMBIGUOUS: frozenset[str] = frozenset({"mons", "brax", "grenade", "roques", "paris", "auch"})
 
 _PLACE_WORDS = frozenset({"a", "au", "de", "sur", "pour", "habite", "vers", "dans", "et"})
 
@@ -143,6 +108,31 @@ def fold(text: str) -> str:
     return " ".join(expanded)
 
 
+@functools.cache
+def common_words() -> frozenset[str]:
+    """Folded common French words: spaCy's French stop words and a few ordinary nouns.
+
+    Read from spaCy's word list file without importing spaCy (seconds of
+    imports), so that `python -m bot check` stays fast.
+    """
+    words = set(_ORDINARY_WORDS)
+    spec = importlib.util.find_spec("spacy")
+    origin = spec.origin if spec is not None else None
+    if origin is not None:
+        path = Path(origin).parent / "lang" / "fr" / "stop_words.py"
+        try:
+            # The file is one assignment of a literal set, safe to run on its own.
+            namespace: dict[str, object] = {}
+            exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+            stop_words = namespace.get("STOP_WORDS")
+            if isinstance(stop_words, (set, frozenset)):
+                words.update(fold(str(word)) for word in stop_words)
+        except (OSError, SyntaxError):
+            logger.warning("Mots courants : liste de spaCy illisible (%s).", path)
+    words.discard("")
+    return frozenset(words)
+
+
 @dataclass(frozen=True)
 class CommuneMatch:
     """A commune found in a text: official name, span in the text, membership."""
@@ -153,18 +143,126 @@ class CommuneMatch:
     in_metropole: bool
 
 
-def _build_index() -> dict[tuple[str, ...], str]:
-    index: dict[tuple[str, ...], str] = {}
-    for name in (*COMMUNES, *COMMUNES_HORS_METROPOLE):
-        index[tuple(fold(name).split())] = name
-    for alias, name in _ALIASES.items():
-        index[tuple(fold(alias).split())] = name
-    return index
+@dataclass(frozen=True)
+class Places:
+    """What `knowledge/communes.yml` says: other spellings, and the places outside.
+
+    Attributes:
+        variants: each other spelling (as written) and the official name it stands for,
+            a commune of the metropole or a place outside.
+        outside: official names of the places outside the metropole the bot recognises.
+    """
+
+    variants: Mapping[str, str] = field(default_factory=dict)
+    outside: tuple[str, ...] = ()
 
 
-_INDEX = _build_index()
-_MEMBERS = frozenset(COMMUNES)
-_MAX_WORDS = max(len(key) for key in _INDEX)
+@dataclass(frozen=True)
+class _Gazetteer:
+    """The lookup tables built from `Places`: folded word sequences to official names."""
+
+    places: Places
+    index: dict[tuple[str, ...], str]
+    members: frozenset[str]
+    ambiguous: frozenset[str]
+    max_words: int
+
+    @classmethod
+    def build(cls, places: Places) -> _Gazetteer:
+        index: dict[tuple[str, ...], str] = {}
+        for name in (*COMMUNES, *places.outside):
+            index[tuple(fold(name).split())] = name
+        for variant, name in places.variants.items():
+            index.setdefault(tuple(fold(variant).split()), name)
+        names = {fold(name) for name in (*COMMUNES, *places.outside)}
+        ambiguous = frozenset(name for name in names if name in common_words())
+        return cls(
+            places=places,
+            index=index,
+            members=frozenset(COMMUNES),
+            ambiguous=ambiguous,
+            max_words=max(len(key) for key in index),
+        )
+
+
+class _LivePlaces:
+    """The places of the knowledge folder's `communes.yml`, reread when its date or size changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._path: Path | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._serving = _Gazetteer.build(Places())
+        self._has_good = False
+
+    def current(self) -> _Gazetteer:
+        path = _places_path()
+        try:
+            stat = path.stat()
+            stamp: tuple[int, int, int] | None = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError:
+            stamp = None
+        if path == self._path and stamp == self._stamp:
+            return self._serving
+        with self._lock:
+            if path != self._path or stamp != self._stamp:
+                self._reload(path, stamp)
+            return self._serving
+
+    def _reload(self, path: Path, stamp: tuple[int, int, int] | None) -> None:
+        if path != self._path:
+            self._has_good = False
+            self._serving = _Gazetteer.build(Places())
+        self._path, self._stamp = path, stamp
+        if stamp is None:
+            logger.warning(
+                "Fichier des communes absent (%s) : seuls les noms officiels sont reconnus.", path
+            )
+            return
+        from bot.knowledge.places import load_places
+
+        places, problems = load_places(path)
+        if places is None:
+            for problem in problems:
+                if problem.severity == "erreur":
+                    logger.error("Fichier des communes refusé : %s", problem)
+            logger.error(
+                "%s : %s",
+                path.name,
+                "la dernière version valide reste en service"
+                if self._has_good
+                else "aucune version valide : seuls les noms officiels sont reconnus",
+            )
+            return
+        if self._has_good:
+            logger.info("Fichier des communes rechargé : %s", path.name)
+        self._serving = _Gazetteer.build(places)
+        self._has_good = True
+
+
+def _places_path() -> Path:
+    # Checked at every message: the path is rebuilt only when the folder's variable changes.
+    return _places_path_for(os.environ.get("BOT_KNOWLEDGE_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _places_path_for(directory: str | None) -> Path:
+    from bot.knowledge.base import default_knowledge_dir
+
+    return default_knowledge_dir() / COMMUNES_FILE
+
+
+_LIVE = _LivePlaces()
+
+
+def current_places() -> Places:
+    """The spellings and places outside now in service (rereads `communes.yml` if it was saved)."""
+    return _LIVE.current().places
+
+
+def places_outside() -> frozenset[str]:
+    """Official names of the places outside the metropole now recognised."""
+    return frozenset(_LIVE.current().places.outside)
 
 
 def _edit_distance_at_most_one(a: str, b: str) -> bool:
@@ -190,15 +288,15 @@ def _edit_distance_at_most_one(a: str, b: str) -> bool:
     return short[i:] == long_[i + 1 :]
 
 
-def _lookup(words: tuple[str, ...]) -> str | None:
-    exact = _INDEX.get(words)
+def _lookup(gazetteer: _Gazetteer, words: tuple[str, ...]) -> str | None:
+    exact = gazetteer.index.get(words)
     if exact is not None:
         return exact
     joined = " ".join(words)
     # Typos are only forgiven on long enough names: "bram" must not become "Brax".
     if len(joined) < 6:
         return None
-    for key, name in _INDEX.items():
+    for key, name in gazetteer.index.items():
         if len(key) == len(words) and _edit_distance_at_most_one(" ".join(key), joined):
             return name
     return None
@@ -214,19 +312,23 @@ def _word_spans(text: str) -> list[tuple[str, int, int]]:
 
 
 def find_communes(text: str) -> list[CommuneMatch]:
-    """Finds every commune named in a citizen's message, longest names first."""
+    """Finds every commune named in a citizen's message, longest names first.
+
+    Uses the spellings of `knowledge/communes.yml` as saved right now.
+    """
+    gazetteer = _LIVE.current()
     spans = _word_spans(text)
     words = [w for w, _, _ in spans]
     found: list[CommuneMatch] = []
     i = 0
     while i < len(spans):
         match: CommuneMatch | None = None
-        for size in range(min(_MAX_WORDS, len(spans) - i), 0, -1):
+        for size in range(min(gazetteer.max_words, len(spans) - i), 0, -1):
             key = tuple(words[i : i + size])
-            name = _lookup(key)
+            name = _lookup(gazetteer, key)
             if name is None:
                 continue
-            if size == 1 and key[0] in _AMBIGUOUS:
+            if size == 1 and key[0] in gazetteer.ambiguous:
                 alone = len(spans) == 1
                 after_place_word = i > 0 and words[i - 1] in _PLACE_WORDS
                 if not (alone or after_place_word):
@@ -235,7 +337,7 @@ def find_communes(text: str) -> list[CommuneMatch]:
                 name=name,
                 start=spans[i][1],
                 end=spans[i + size - 1][2],
-                in_metropole=name in _MEMBERS,
+                in_metropole=name in gazetteer.members,
             )
             i += size
             break

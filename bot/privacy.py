@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE, find_communes, fold
+from bot.communes import COMMUNES, current_places, find_communes, fold
 from bot.knowledge import default_knowledge_dir
 from bot.paths import PROJECT_ROOT
 
@@ -186,7 +186,7 @@ def _bot_vocabulary() -> tuple[frozenset[str], str]:
     """The bot's own words (folded) and its text as one folded string, to look up phrases."""
     paths: list[Path] = [PROJECT_ROOT / "data" / "nlu.yml", PROJECT_ROOT / "domain.yml"]
     paths.extend(sorted(default_knowledge_dir().glob("*.yml")))
-    texts = [fold(name) for name in (*COMMUNES, *COMMUNES_HORS_METROPOLE)]
+    texts = [fold(name) for name in (*COMMUNES, *current_places().outside)]
     for path in paths:
         try:
             texts.append(fold(path.read_text(encoding="utf-8")))

@@ -17,7 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from bot.knowledge.loader import load_file
+from bot.communes import COMMUNES_FILE
+from bot.knowledge.alerts import ALERTS_FILE, load_alerts
+from bot.knowledge.loader import SET_ASIDE, load_file
+from bot.knowledge.places import load_places
 from bot.knowledge.schema import BOT_MESSAGES, INTENTS_WITHOUT_TOPIC, Problem, ThemeFile, Topic
 from bot.paths import PROJECT_ROOT
 
@@ -26,6 +29,7 @@ __all__ = [
     "check_directory",
     "default_knowledge_dir",
     "domain_intents",
+    "theme_paths",
     "topic_intents",
 ]
 
@@ -61,6 +65,11 @@ class _Entry:
     serving: ThemeFile | None
 
 
+def theme_paths(directory: Path) -> list[Path]:
+    """The theme files of a knowledge folder (every `.yml` but the communes and alerts files)."""
+    return sorted(p for p in directory.glob("*.yml") if p.name not in (COMMUNES_FILE, ALERTS_FILE))
+
+
 def _stamp(path: Path) -> tuple[float, int]:
     stat = path.stat()
     return (stat.st_mtime, stat.st_size)
@@ -88,7 +97,7 @@ class KnowledgeBase:
         """Reloads every file saved since the last call; returns the files now serving anew."""
         reloaded: list[Path] = []
         with self._lock:
-            present = set(self.directory.glob("*.yml"))
+            present = set(theme_paths(self.directory))
             for path in sorted(present):
                 try:
                     stamp = _stamp(path)
@@ -112,6 +121,9 @@ class KnowledgeBase:
                     )
                     self._entries[path] = _Entry(stamp, still_serving)
                     continue
+                for problem in problems:
+                    if SET_ASIDE in problem.message:
+                        logger.warning("%s", problem)
                 if entry is not None:
                     logger.info("Fichier de connaissances rechargé : %s", path.name)
                 self._entries[path] = _Entry(stamp, theme_file)
@@ -187,8 +199,21 @@ def check_directory(
     problems: list[Problem] = []
     seen: dict[str, Topic] = {}
     messages: set[str] = set()
-    paths = sorted(directory.glob("*.yml"))
-    for path in paths:
+    communes = directory / COMMUNES_FILE
+    if communes.exists():
+        problems.extend(load_places(communes)[1])
+    else:
+        problems.append(
+            Problem(
+                communes,
+                0,
+                "fichier absent : seuls les noms officiels des communes seront reconnus.",
+                "avertissement",
+            )
+        )
+    if (directory / ALERTS_FILE).exists():
+        problems.extend(load_alerts(directory / ALERTS_FILE, intents)[1])
+    for path in theme_paths(directory):
         theme_file, file_problems = load_file(path, intents, today=today, max_age_days=max_age_days)
         problems.extend(file_problems)
         if theme_file is None:

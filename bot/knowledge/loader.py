@@ -19,6 +19,8 @@ module is the only code that knows them (with `bot.knowledge.hours` for what
     liens: titre, url       Topic.links: Link.title, Link.url
     horaires                Topic.hours (`bot.knowledge.hours`)
     a_completer             Topic.to_fill
+    precisions: mots, texte Topic.precisions (`bot.knowledge.precisions`)
+    liens_communes          Topic.commune_links
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ from typing import Any
 
 import yaml
 
-from bot.communes import COMMUNES
+from bot.communes import COMMUNES, fold
 from bot.knowledge.hours import OpeningHours, parse_hours
+from bot.knowledge.precisions import Precision, expression_words, is_common
 from bot.knowledge.schema import (
     BOT_MESSAGES,
+    LEAD_MAX_CHARS,
+    PRECISION_MAX_CHARS,
     TELEGRAM_MAX_CHARS,
     Button,
     Link,
@@ -44,10 +49,19 @@ from bot.knowledge.schema import (
     Topic,
 )
 
-__all__ = ["load_file"]
+__all__ = ["SET_ASIDE", "commune_of_url", "load_file", "read_document"]
 
 REQUIRED_TOPIC_FIELDS = ("titre", "reponse", "source", "service", "verifie_le")
-OPTIONAL_TOPIC_FIELDS = ("selon_commune", "communes", "boutons", "liens", "horaires", "a_completer")
+OPTIONAL_TOPIC_FIELDS = (
+    "selon_commune",
+    "communes",
+    "boutons",
+    "liens",
+    "liens_communes",
+    "horaires",
+    "precisions",
+    "a_completer",
+)
 TOP_LEVEL_FIELDS = ("theme", "sujets", "messages")
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -141,6 +155,78 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _item_lines(located: _Located) -> list[int]:
+    return [item.line for item in located.value] if isinstance(located.value, list) else []
+
+
+def _site_label(commune: str) -> str:
+    return fold(commune).replace(" ", "-")
+
+
+# Site names of the communes: "toulouse" for toulouse.fr, "saint-orens-de-gameville"…
+_COMMUNE_SITE_LABELS = {
+    label: commune
+    for commune in COMMUNES
+    for label in (_site_label(commune), _site_label(commune).replace("-", ""))
+}
+_SITE_PREFIXES = ("ville-de-", "mairie-de-", "ville-", "mairie-")
+
+
+def commune_of_url(url: str) -> str | None:
+    """The commune whose own site an address is on (toulouse.fr, mairie-blagnac.fr…), or None.
+
+    The metropole's site (toulouse-metropole.fr) and national sites belong to no commune.
+    """
+    host = re.sub(r"^https?://", "", url.strip().lower()).split("/", 1)[0].split(":", 1)[0]
+    labels = host.split(".")
+    if len(labels) < 2:
+        return None
+    name = labels[-2]
+    for prefix in _SITE_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    return _COMMUNE_SITE_LABELS.get(name) or _COMMUNE_SITE_LABELS.get(name.replace("-", ""))
+
+
+# In the warning of what is left out of a served file (logged by `bot.knowledge.base`):
+# a topic whose intent the bot does not know, a button leading to one.
+SET_ASIDE = "mis de côté"
+
+# Fields of other levels, and the communes: met as a topic's field, they are misplaced.
+_OTHER_LEVEL_FIELDS = frozenset({*TOP_LEVEL_FIELDS, "titre", "sujet", "url", "mots", "texte"})
+
+
+def _misplaced(key: str, allowed: Iterable[str]) -> str:
+    """The hint for an unknown field: an indentation mistake when the name belongs elsewhere."""
+    if key in COMMUNES:
+        return (
+            f" « {key} » est une commune : c'est sans doute une erreur d'indentation. Décalez "
+            "la ligne de deux espaces de plus que « communes: » (ou « liens_communes: ») au-dessus."
+        )
+    if key in _OTHER_LEVEL_FIELDS:
+        return (
+            f" « {key} » existe, mais à un autre niveau : c'est sans doute une erreur "
+            "d'indentation. Alignez la ligne sur ses voisines (des espaces, jamais de tabulation)."
+        )
+    return _closest(key, allowed)
+
+
+def _misplaced_at_top(key: str, known_intents: frozenset[str] | None) -> str:
+    """The hint for an unknown field at the file's top: a topic or its field not indented enough."""
+    if (
+        key in REQUIRED_TOPIC_FIELDS + OPTIONAL_TOPIC_FIELDS
+        or key in COMMUNES
+        or (known_intents is not None and key in known_intents)
+    ):
+        return (
+            f" « {key} » commence en début de ligne : c'est sans doute une erreur d'indentation. "
+            "Décalez-le comme ses voisins (un sujet de deux espaces sous « sujets: », ses champs "
+            "de quatre)."
+        )
+    return _closest(key, TOP_LEVEL_FIELDS)
+
+
 class _TopicChecker:
     """Validates one topic mapping and builds the `Topic` when it is sound."""
 
@@ -156,6 +242,7 @@ class _TopicChecker:
         self.today = today
         self.max_age_days = max_age_days
         self.problems: list[Problem] = []
+        self._setting_aside: str | None = None
 
     def error(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.path, line, message))
@@ -165,13 +252,13 @@ class _TopicChecker:
 
     def check(self, name: str, located: _Located) -> Topic | None:
         errors_before = sum(p.severity == "erreur" for p in self.problems)
-        if self.known_intents is not None and name not in self.known_intents:
-            self.error(
-                located.line,
-                f"le sujet « {name} » ne correspond à aucune intention du bot."
-                f"{_closest(name, self.known_intents)} Un nouveau sujet demande des "
-                "exemples d'entraînement et un réentraînement (voir le guide).",
-            )
+        if (
+            self.known_intents is not None
+            and name not in self.known_intents
+            and name != self._setting_aside
+        ):
+            self._set_aside(name, located)
+            return None
         if not isinstance(located.value, dict):
             self.error(
                 located.line, f"le sujet « {name} » doit contenir des champs (titre, reponse…)."
@@ -181,7 +268,7 @@ class _TopicChecker:
         allowed = REQUIRED_TOPIC_FIELDS + OPTIONAL_TOPIC_FIELDS
         for key, value in fields.items():
             if key not in allowed:
-                self.error(value.line, f"champ inconnu « {key} ».{_closest(key, allowed)}")
+                self.error(value.line, f"champ inconnu « {key} ».{_misplaced(key, allowed)}")
         for key in REQUIRED_TOPIC_FIELDS:
             if key not in fields:
                 self.error(located.line, f"le sujet « {name} » n'a pas de champ « {key} ».")
@@ -195,6 +282,8 @@ class _TopicChecker:
         commune_variants = self._commune_variants(fields)
         buttons = self._buttons(fields)
         links = self._links(fields)
+        commune_links = self._commune_links(fields, per_commune)
+        precisions = self._precisions(fields)
         to_fill = self._to_fill(fields, name)
         hours = self._hours(fields)
         if source is not None and source.startswith("http") and not source.startswith("https://"):
@@ -210,6 +299,9 @@ class _TopicChecker:
         for line, text in texts:
             self._placeholders(line, text, per_commune)
             self._length(line, text, links)
+            self._lead_length(line, text)
+        if per_commune and "liens" in fields:
+            self._links_of_no_commune(fields["liens"].line, links)
 
         if sum(p.severity == "erreur" for p in self.problems) > errors_before:
             return None
@@ -229,6 +321,8 @@ class _TopicChecker:
             links=links,
             hours=hours,
             to_fill=to_fill,
+            precisions=precisions,
+            commune_links=commune_links,
         )
 
     def _required_text(self, fields: dict[str, _Located], key: str) -> str | None:
@@ -339,22 +433,49 @@ class _TopicChecker:
             titled.append((title.strip(), value.strip(), item.value[value_field].line))
         return titled
 
+    def _set_aside(self, name: str, located: _Located) -> None:
+        """A topic whose intent the bot does not know: checked, said in warnings, not served.
+
+        The rest of its file keeps serving: a topic being written must not
+        hold back an unrelated edit.
+        """
+        assert self.known_intents is not None
+        start = len(self.problems)
+        self._setting_aside = name
+        try:
+            self.check(name, located)
+        finally:
+            self._setting_aside = None
+        found = self.problems[start:]
+        del self.problems[start:]
+        self.warn(
+            located.line,
+            f"sujet {SET_ASIDE} : « {name} » ne correspond à aucune intention que le bot sait "
+            f"reconnaître.{_closest(name, self.known_intents)} Le reste du fichier est servi ; "
+            "les habitants ne peuvent pas encore atteindre ce sujet. Il lui faut : l'intention "
+            f"« {name} » dans domain.yml (intents:), au moins 20 exemples de questions dans "
+            "data/nlu.yml, l'intention dans la règle de data/rules.yml, puis make train et "
+            "redémarrer le bot (guide, section 7).",
+        )
+        for problem in found:
+            self.warn(problem.line, f"(dans le sujet mis de côté « {name} ») {problem.message}")
+
     def _buttons(self, fields: dict[str, _Located]) -> tuple[Button, ...]:
         buttons = []
         for title, intent, line in self._titled_items(fields, "boutons", "sujet"):
             if self.known_intents is not None and intent not in self.known_intents:
-                self.error(
+                self.warn(
                     line,
-                    f"le bouton « {title} » mène au sujet « {intent} », qui n'existe pas."
-                    f"{_closest(intent, self.known_intents)}",
+                    f"bouton « {title} » {SET_ASIDE} : il mène au sujet « {intent} », que le bot "
+                    f"ne connaît pas (encore).{_closest(intent, self.known_intents)}",
                 )
                 continue
             buttons.append(Button(title, intent))
         return tuple(buttons)
 
-    def _links(self, fields: dict[str, _Located]) -> tuple[Link, ...]:
+    def _links(self, fields: dict[str, _Located], key: str = "liens") -> tuple[Link, ...]:
         links = []
-        for title, url, line in self._titled_items(fields, "liens", "url"):
+        for title, url, line in self._titled_items(fields, key, "url"):
             if not re.fullmatch(r"https://[^\s/]+\.[^\s]+", url):
                 self.error(
                     line,
@@ -364,6 +485,123 @@ class _TopicChecker:
                 continue
             links.append(Link(title, url))
         return tuple(links)
+
+    def _commune_links(
+        self, fields: dict[str, _Located], per_commune: bool
+    ) -> dict[str, tuple[Link, ...]]:
+        if "liens_communes" not in fields:
+            return {}
+        located = fields["liens_communes"]
+        if not isinstance(located.value, dict):
+            self.error(
+                located.line,
+                "« liens_communes » associe un nom de commune à une liste de liens (titre, url).",
+            )
+            return {}
+        if not per_commune:
+            self.error(located.line, "des liens par commune demandent « selon_commune: true ».")
+        by_commune: dict[str, tuple[Link, ...]] = {}
+        for commune, items in located.value.items():
+            if commune not in COMMUNES:
+                self.error(
+                    items.line,
+                    f"« {commune} » n'est pas l'une des 37 communes de Toulouse Métropole "
+                    f"(nom officiel attendu).{_closest(commune, COMMUNES)}",
+                )
+                continue
+            links = self._links({"liens_communes": items}, "liens_communes")
+            for link, line in zip(links, _item_lines(items), strict=False):
+                owner = commune_of_url(link.url)
+                if owner is not None and owner != commune:
+                    self.error(
+                        line,
+                        f"le lien « {link.url} » est celui de {owner}, pas de {commune} : "
+                        f"les habitants de {commune} doivent recevoir le site de leur commune ou, "
+                        "à défaut, celui de Toulouse Métropole.",
+                    )
+            by_commune[commune] = links
+        return by_commune
+
+    def _links_of_no_commune(self, line: int, links: tuple[Link, ...]) -> None:
+        # A per-commune answer shows `liens` to the residents of all 37 communes.
+        for link in links:
+            owner = commune_of_url(link.url)
+            if owner is not None:
+                self.error(
+                    line,
+                    f"le lien « {link.title} » ({link.url}) est le site de {owner} : cette réponse "
+                    "dépend de la commune, il serait montré aux habitants des autres communes. "
+                    f"Placez-le sous « liens_communes: » puis « {owner}: ».",
+                )
+
+    def _precisions(self, fields: dict[str, _Located]) -> tuple[Precision, ...]:
+        if "precisions" not in fields:
+            return ()
+        located = fields["precisions"]
+        if not isinstance(located.value, list):
+            self.error(
+                located.line,
+                "« precisions » doit être une liste d'éléments commençant par « - », "
+                "chacun avec « mots » et « texte ».",
+            )
+            return ()
+        precisions: list[Precision] = []
+        for item in located.value:
+            if not isinstance(item.value, dict):
+                self.error(item.line, "chaque précision a des « mots » et un « texte ».")
+                continue
+            for key, value in item.value.items():
+                if key not in ("mots", "texte"):
+                    self.error(
+                        value.line,
+                        f"champ inconnu « {key} » dans « precisions ».{_closest(key, ('mots', 'texte'))}",
+                    )
+            text = _text(item.value["texte"].value) if "texte" in item.value else None
+            if text is None or not text.strip():
+                self.error(
+                    item.line, "la précision n'a pas de « texte » : écrivez une ou deux phrases."
+                )
+                continue
+            text = " ".join(text.split())
+            if len(text) > PRECISION_MAX_CHARS:
+                self.warn(
+                    item.value["texte"].line,
+                    f"précision de {len(text)} caractères (plus de {PRECISION_MAX_CHARS}) : "
+                    "une ou deux phrases courtes suffisent, le reste est dans la réponse.",
+                )
+            expressions = self._trigger_words(item)
+            if expressions:
+                precisions.append(Precision(expressions, text, item.line))
+        return tuple(precisions)
+
+    def _trigger_words(self, item: _Located) -> tuple[tuple[str, ...], ...]:
+        words = item.value.get("mots")
+        if words is None:
+            self.error(
+                item.line,
+                "la précision n'a pas de « mots » : la liste des mots qui la déclenchent.",
+            )
+            return ()
+        entries = words.value if isinstance(words.value, list) else [words]
+        expressions: list[tuple[str, ...]] = []
+        for entry in entries:
+            raw = entry.value
+            if not isinstance(raw, (str, int)) or not expression_words(str(raw)):
+                self.error(
+                    entry.line, "un mot déclencheur est vide : écrivez un mot ou une expression."
+                )
+                continue
+            expression = expression_words(str(raw))
+            if is_common(expression):
+                self.error(
+                    entry.line,
+                    f"« {raw} » est trop courant pour déclencher une précision (il figure dans des "
+                    "questions sur tous les sujets) : choisissez un mot propre à cette question, "
+                    "ou une expression qui en contient un (par exemple « qui a gagné »).",
+                )
+                continue
+            expressions.append(expression)
+        return tuple(expressions)
 
     def _hours(self, fields: dict[str, _Located]) -> OpeningHours | None:
         if "horaires" not in fields:
@@ -400,6 +638,16 @@ class _TopicChecker:
             elif not per_commune:
                 self.error(line, "{commune} n'est utilisable qu'avec « selon_commune: true ».")
 
+    def _lead_length(self, line: int, text: str) -> None:
+        lead = text.strip().split("\n\n", 1)[0]
+        if len(lead) > LEAD_MAX_CHARS:
+            self.warn(
+                line,
+                f"premier paragraphe de {len(lead)} caractères (plus de {LEAD_MAX_CHARS}) : sur un "
+                "téléphone, il faut faire défiler deux fois avant « En savoir plus ». Mettez "
+                "l'essentiel dans une ou deux phrases, puis une ligne vide avant la suite.",
+            )
+
     def _length(self, line: int, text: str, links: tuple[Link, ...]) -> None:
         # Each link is shown as "- title : url" on a line of its own.
         shown_chars = len(text) + sum(len(link.title) + len(link.url) + 6 for link in links)
@@ -411,22 +659,12 @@ class _TopicChecker:
             )
 
 
-def load_file(
-    path: Path,
-    known_intents: frozenset[str] | None = None,
-    *,
-    today: dt.date | None = None,
-    max_age_days: int | None = None,
-) -> tuple[ThemeFile | None, list[Problem]]:
-    """Reads a knowledge file; returns it (None if any error) and every problem found.
+def read_document(path: Path) -> tuple[_Located | None, list[Problem]]:
+    """Reads a staff-edited YAML file into `_Located` values, or says in French why it cannot.
 
-    Args:
-        path: the YAML file.
-        known_intents: the bot's intents; topics and buttons must name one of them.
-        today: the date staleness is measured against (today by default).
-        max_age_days: warn about answers checked longer ago than this.
+    Shared by the theme files and `communes.yml`: the same refusals (not UTF-8, syntax,
+    forbidden characters, aliases, absurd nesting), with file and line.
     """
-    today = today or dt.date.today()
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -470,7 +708,28 @@ def load_file(
         ]
     except RecursionError:
         return None, [Problem(path, 1, _TOO_DEEP)]
-    problems = reader.problems
+    return root, reader.problems
+
+
+def load_file(
+    path: Path,
+    known_intents: frozenset[str] | None = None,
+    *,
+    today: dt.date | None = None,
+    max_age_days: int | None = None,
+) -> tuple[ThemeFile | None, list[Problem]]:
+    """Reads a knowledge file; returns it (None if any error) and every problem found.
+
+    Args:
+        path: the YAML file.
+        known_intents: the bot's intents; topics and buttons must name one of them.
+        today: the date staleness is measured against (today by default).
+        max_age_days: warn about answers checked longer ago than this.
+    """
+    today = today or dt.date.today()
+    root, problems = read_document(path)
+    if root is None:
+        return None, problems
     if not isinstance(root.value, dict):
         return None, [
             *problems,
@@ -481,7 +740,9 @@ def load_file(
         if key not in TOP_LEVEL_FIELDS:
             problems.append(
                 Problem(
-                    path, value.line, f"champ inconnu « {key} ».{_closest(key, TOP_LEVEL_FIELDS)}"
+                    path,
+                    value.line,
+                    f"champ inconnu « {key} ».{_misplaced_at_top(key, known_intents)}",
                 )
             )
     theme = _text(top["theme"].value) if "theme" in top else None

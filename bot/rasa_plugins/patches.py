@@ -94,12 +94,11 @@ def offered_payloads(events: Iterable[Any]) -> set[str]:
 
 @functools.cache
 def _valid_values() -> dict[str, frozenset[str]]:
-    """The values each place entity may take; built once, read at every message."""
-    from bot.communes import COMMUNES, COMMUNES_HORS_METROPOLE
+    """The values the commune entity may take (the 37 official names); built once."""
+    from bot.communes import COMMUNES
 
     return {
         ENTITY_COMMUNE: frozenset(COMMUNES),
-        ENTITY_OUTSIDE: frozenset(COMMUNES_HORS_METROPOLE),
     }
 
 
@@ -107,7 +106,14 @@ def valid_entities(entities: Any, intents: Iterable[str]) -> list[dict[str, Any]
     """The entities whose value is one the bot knows; the others are dropped, whatever their source."""
     if not isinstance(entities, list):
         return []
-    allowed = {**_valid_values(), ENTITY_FEEDBACK_TOPIC: frozenset(intents)}
+    from bot.communes import places_outside
+
+    # Places outside are staff-edited (knowledge/communes.yml): read as now saved.
+    allowed = {
+        **_valid_values(),
+        ENTITY_OUTSIDE: places_outside(),
+        ENTITY_FEEDBACK_TOPIC: frozenset(intents),
+    }
     kept: list[dict[str, Any]] = []
     for entity in entities:
         if not isinstance(entity, dict):

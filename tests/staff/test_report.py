@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
+import html
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.staff.report import Category, build_report, collect, write_csv, write_html
+from bot.staff.report import (
+    Activity,
+    Category,
+    build_report,
+    collect,
+    write_csv,
+    write_html,
+)
 from tests.support import RunningBot
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -28,6 +38,7 @@ class Said:
     text: str
     confidence: float = 0.3
     topic: str | None = None
+    ranking: tuple[tuple[str, float], ...] = ()
 
 
 HOSTILE = [
@@ -60,6 +71,7 @@ def _store(path: Path, messages: list[Said]) -> str:
                 "intent": {"name": said.intent, "confidence": said.confidence},
                 "entities": entities,
                 "text": text,
+                "intent_ranking": [{"name": n, "confidence": c} for n, c in said.ranking],
             }
             db.execute(
                 "INSERT INTO events (sender_id, type_name, timestamp, intent_name, data)"
@@ -198,6 +210,90 @@ def test_broken_rows_are_skipped_and_unwritable_characters_dropped(tmp_path: Pat
     write_html(build_report(flagged), tmp_path / "rapport.html", dt.date.today(), dt.date.today())
 
 
+# --- What staff should do: feedback with its topic, closest topics, charts (issue 15) ---
+
+FEEDBACK = [
+    Said("bouton", "velo", "ou garer mon velo", confidence=0.9),
+    Said("bouton", "avis_negatif", "", topic="velo"),
+    Said("tape", "collecte_dechets", "quand passe la poubelle", confidence=0.9),
+    Said("tape", "donner_commune", "Balma", confidence=0.9),
+    Said("tape", "avis_negatif", "non", confidence=0.9),
+    Said("vraiment", "encombrants", "jeter un matelas", confidence=0.9),
+    Said("vraiment", "/encombrants", "/decheteries", confidence=1.0),
+    Said("vraiment", "avis_negatif", "pas vraiment", confidence=0.8),
+    Said("agent-0123456789ab", "avis_negatif", "non", confidence=0.9),
+]
+
+
+def test_every_negative_feedback_carries_its_topic_and_question_however_given(
+    tmp_path: Path,
+) -> None:
+    # The /decheteries press above is stored with its intent, as Rasa does.
+    said = [
+        Said(s.sender, "decheteries", s.text, s.confidence) if s.intent.startswith("/") else s
+        for s in FEEDBACK
+    ]
+    groups = build_report(collect(_store(tmp_path / "c.db", said), *_window()))
+    negative = sorted((g.topic, g.example) for g in groups if g.category == Category.NEGATIVE)
+    assert negative == [
+        ("collecte_dechets", "quand passe la poubelle"),
+        ("decheteries", "jeter un matelas"),
+        ("velo", "ou garer mon velo"),
+    ]
+
+
+def test_each_group_shows_the_topics_the_bot_hesitated_between(tmp_path: Path) -> None:
+    hesitant = [
+        Said(f"h{n}", "nlu_fallback", text, 0.4, ranking=ranking)
+        for n, (text, ranking) in enumerate(
+            [
+                (
+                    "cantine de l ecole",
+                    (("nlu_fallback", 0.5), ("encombrants", 0.3), ("velo", 0.1)),
+                ),
+                ("cantine de l ecole svp", (("encombrants", 0.2), ("horaires_mairie", 0.15))),
+            ]
+        )
+    ]
+    store = _store(tmp_path / "c.db", hesitant)
+    (group,) = build_report(collect(store, *_window()))
+    assert [name for name, _ in group.closest_topics] == ["encombrants", "horaires_mairie", "velo"]
+    assert group.closest_topics[0][1] == pytest.approx(0.25)
+    write_csv([group], tmp_path / "r.csv")
+    assert _csv_cells(tmp_path / "r.csv")[0]["sujets proches"].startswith("encombrants (0,25)")
+    write_html([group], tmp_path / "r.html", dt.date.today(), dt.date.today())
+    assert "Sujets proches" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_the_page_shows_two_charts_with_a_text_alternative(tmp_path: Path) -> None:
+    said = [*FEEDBACK, Said("x", "nlu_fallback", "kjqsdh"), Said("y", "nlu_fallback", "zzz")]
+    activity = Activity()
+    groups = build_report(collect(_store(tmp_path / "c.db", said), *_window(), activity=activity))
+    # Staff's own questions (python -m bot demander) are not counted.
+    assert sum(activity.per_day.values()) == len(said) - 1
+    assert sum(activity.not_understood_per_day.values()) == 2
+    assert activity.topics["velo"] == 1
+    assert not {"avis_negatif", "donner_commune", "nlu_fallback"} & set(activity.topics)
+    today = dt.datetime.now().date()
+    write_html(groups, tmp_path / "r.html", today - dt.timedelta(days=6), today, activity)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    images = re.findall(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)' alt='([^']+)'", page)
+    assert len(images) == 2
+    for data, alt in images:
+        assert base64.b64decode(data).startswith(b"\x89PNG") and alt
+    assert f"{len(said) - 1} message(s) d'habitants, dont 2 non compris" in html.unescape(page)
+    assert "Sujets les plus demandés : " in page and "velo : 1" in page
+
+
+def test_long_messages_wrap_in_the_table(hostile_store: str, tmp_path: Path) -> None:
+    groups = build_report(collect(hostile_store, *_window()))
+    write_html(groups, tmp_path / "r.html", dt.date.today(), dt.date.today())
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "td{overflow-wrap:anywhere" in page and "table-layout:fixed" in page
+    longest = max((len(text) for g in groups for text in g.texts), default=0)
+    assert 0 < longest <= 301
+
+
 # --- On a store filled by real conversations with the running bot (slower) ---
 
 
@@ -248,3 +344,5 @@ def test_report_command_writes_csv_and_html(filled_store: str, tmp_path: Path) -
     assert rows and {"catégorie", "sujet", "nombre", "exemple"} <= set(rows[0])
     page = (tmp_path / "rapport.html").read_text(encoding="utf-8")
     assert "Non compris" in page and "[e-mail]" in page and "zorglub.kzw" not in page
+    assert page.count("<img src='data:image/png;base64,") == 2
+    assert "Messages par jour et part non comprise" in page and "Sujets les plus demandés" in page
