@@ -54,7 +54,7 @@ def test_topic_without_hours_says_nothing_about_opening(knowledge: KnowledgeBase
 
 
 def test_positive_feedback_is_thanked(knowledge: KnowledgeBase) -> None:
-    outcome = answer(knowledge, Turn("avis_positif"))
+    outcome = answer(knowledge, Turn("avis_positif", rated_topic="velo"))
     assert [r.text for r in outcome.replies] == [knowledge.message("avis_merci")]
 
 

@@ -6,6 +6,8 @@ channel and the Telegram bridge say the same thing. Pure Python, no Rasa import.
 
 from __future__ import annotations
 
+from bot.typography import french_spacing
+
 __all__ = [
     "BAD_JSON",
     "BAD_MESSAGE",
@@ -66,3 +68,13 @@ HTTP_ERRORS: dict[int, str] = {
     503: UNAVAILABLE,
 }
 HTTP_ERROR_OTHER = "L'assistant n'a pas pu traiter cette requête : réessayez dans un instant."
+
+# French typography (bot.typography) on every sentence a citizen may read, as on
+# the bot's answers; not on BAD_JSON and NOT_JSON, whose JSON and header a developer copies.
+UNAVAILABLE, TOO_LONG, RATE_LIMITED, BAD_REQUEST = map(
+    french_spacing, (UNAVAILABLE, TOO_LONG, RATE_LIMITED, BAD_REQUEST)
+)
+BAD_SENDER, BAD_MESSAGE, BAD_METHOD, HTTP_ERROR_OTHER = map(
+    french_spacing, (BAD_SENDER, BAD_MESSAGE, BAD_METHOD, HTTP_ERROR_OTHER)
+)
+HTTP_ERRORS = {status: french_spacing(text) for status, text in HTTP_ERRORS.items()}

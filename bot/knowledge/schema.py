@@ -15,13 +15,17 @@ from typing import Literal
 
 from bot.domain import INTENT_FEEDBACK_NO, INTENT_FEEDBACK_YES, INTENT_GIVE_COMMUNE
 from bot.knowledge.hours import OpeningHours
+from bot.knowledge.precisions import Precision
 
 __all__ = [
     "BOT_MESSAGES",
     "INTENTS_WITHOUT_TOPIC",
+    "LEAD_MAX_CHARS",
+    "PRECISION_MAX_CHARS",
     "TELEGRAM_MAX_CHARS",
     "Button",
     "Link",
+    "Precision",
     "Problem",
     "ThemeFile",
     "Topic",
@@ -37,6 +41,8 @@ BOT_MESSAGES: dict[str, str] = {
     "demander_avis": "asks, after an answer, whether it helped (two buttons follow)",
     "avis_merci": "thanks the citizen for saying the answer helped",
     "avis_negatif": "thanks for saying the answer did not help, offers to rephrase or reach a person",
+    "reponse_non": 'answers a typed "non" when no question of the bot is waiting for it',
+    "en_savoir_plus": "label of the button that shows the rest of a long answer",
 }
 
 # Intents the dialogue handles itself rather than with a staff-written answer.
@@ -44,6 +50,12 @@ INTENTS_WITHOUT_TOPIC = frozenset({INTENT_GIVE_COMMUNE, INTENT_FEEDBACK_YES, INT
 
 # One Telegram message holds at most this many characters.
 TELEGRAM_MAX_CHARS = 4096
+
+# What a phone shows without scrolling twice (a 375 px wide screen holds about
+# 40 characters a line): the answer's lead, shown before "En savoir plus", and
+# the precision shown above it. Longer is allowed, with a warning from `check`.
+LEAD_MAX_CHARS = 450
+PRECISION_MAX_CHARS = 200
 
 Severity = Literal["erreur", "avertissement"]
 
@@ -101,6 +113,8 @@ class Topic:
         links: official pages listed under the answer.
         hours: opening hours, when the answer is about a place.
         to_fill: what staff must still fill in (never shown to citizens).
+        precisions: short answers to precise questions, shown before the answer.
+        commune_links: official pages of one commune, shown only to its residents.
     """
 
     name: str
@@ -117,6 +131,14 @@ class Topic:
     links: tuple[Link, ...] = ()
     hours: OpeningHours | None = None
     to_fill: tuple[str, ...] = ()
+    precisions: tuple[Precision, ...] = ()
+    commune_links: dict[str, tuple[Link, ...]] = field(default_factory=dict)
+
+    def links_for(self, commune: str | None) -> tuple[Link, ...]:
+        """The links shown with the answer: the topic's own, then the commune's when it has some."""
+        if commune is None:
+            return self.links
+        return self.links + self.commune_links.get(commune, ())
 
     def text_for(self, commune: str | None) -> str:
         """The answer's text, for a commune when the topic depends on one."""

@@ -14,6 +14,7 @@ import pytest
 
 from bot.knowledge import KnowledgeBase
 from bot.processes import ACTIONS
+from bot.typography import french_spacing
 from tests.support import RunningBot
 
 pytestmark = pytest.mark.servers
@@ -62,7 +63,7 @@ def test_gibberish_gets_the_not_understood_reply_with_buttons(
 ) -> None:
     replies = running_bot.conversation().send(message)
     assert len(replies) == 1
-    assert replies[0]["text"] == knowledge.message("incompris")
+    assert replies[0]["text"] == french_spacing(knowledge.message("incompris"))
     assert any(b["payload"] == "/parler_a_un_agent" for b in replies[0]["buttons"])
 
 
