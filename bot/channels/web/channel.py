@@ -22,6 +22,8 @@ Routes:
     POST /webhooks/web/conversations     -> {"conversation": "<signed token>"}
     POST /webhooks/web/messages          {"conversation": token, "text": "..."}
                                          -> {"messages": [{"text", "buttons": [{"title", "payload"}]}]}
+         a feedback button ("did it help?") also has "feedback": "yes" or "no",
+         so the widget shows it as a compact row under the answer
          errors: {"erreur": "<French sentence the widget shows>"} with 400 (unreadable),
          401 (unknown or expired conversation), 403 (site not allowed), 413 (too long),
          429 (too many requests, with Retry-After), 503 (the bot failed or said nothing)
@@ -60,6 +62,7 @@ from bot.channels.web.conversations import (
     load_web_secret,
 )
 from bot.channels.web.origins import ORIGINS_ENV, OriginPolicy
+from bot.domain import INTENT_FEEDBACK_NO, INTENT_FEEDBACK_YES
 
 __all__ = ["WEB_DIR", "WebChannel", "public_messages"]
 
@@ -91,13 +94,31 @@ ERROR_ORIGIN = "Ce site n'est pas autorisé à utiliser l'assistant."
 ERROR_CONVERSATION = "Conversation inconnue ou expirée : une nouvelle conversation est nécessaire."
 
 
+_FEEDBACK = {INTENT_FEEDBACK_YES: "yes", INTENT_FEEDBACK_NO: "no"}
+
+
+def _feedback(payload: str) -> str | None:
+    """ "yes" or "no" for the payload of a feedback button, None for any other button."""
+    if not payload.startswith("/"):
+        return None
+    return _FEEDBACK.get(payload[1:].split("{", 1)[0])
+
+
+def _public_button(button: dict[str, Any]) -> dict[str, str]:
+    public = {"title": str(button["title"]), "payload": str(button["payload"])}
+    feedback = _feedback(public["payload"])
+    if feedback is not None:
+        public["feedback"] = feedback
+    return public
+
+
 def public_messages(collected: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The bot's messages as the widget shows them: text and quick-reply buttons, nothing else."""
     messages: list[dict[str, Any]] = []
     for message in collected:
         text = message.get("text") or ""
         buttons = [
-            {"title": str(b["title"]), "payload": str(b["payload"])}
+            _public_button(b)
             for b in message.get("buttons") or []
             if b.get("title") and b.get("payload")
         ]

@@ -24,7 +24,12 @@ import yaml
 
 from bot.channels.ratelimit import RateLimits, WebRateLimiter
 from bot.channels.texts import BAD_METHOD, RATE_LIMITED, UNAVAILABLE
-from bot.channels.web.channel import ERROR_CONVERSATION, ERROR_ORIGIN, WebChannel
+from bot.channels.web.channel import (
+    ERROR_CONVERSATION,
+    ERROR_ORIGIN,
+    WebChannel,
+    public_messages,
+)
 from bot.channels.web.conversations import SECRET_ENV, SignedConversationIds
 from bot.channels.web.origins import ORIGINS_ENV
 from bot.paths import PROJECT_ROOT
@@ -51,6 +56,38 @@ async def _say(
     return await client.post(
         "/web/messages", body(conversation=token, text=text), TEXT, origin=origin
     )
+
+
+def test_feedback_buttons_are_marked_so_the_widget_shows_them_under_the_answer() -> None:
+    yes = '/avis_positif{"sujet_avis": "velo"}'
+    no = '/avis_negatif{"sujet_avis": "velo"}'
+    shown = public_messages(
+        [
+            {"text": "À vélo…", "buttons": [{"title": "Vélo", "payload": "/velo"}]},
+            {
+                "text": "Cette réponse vous a-t-elle aidé ?",
+                "buttons": [
+                    {"title": "Oui, merci", "payload": yes},
+                    {"title": "Non, pas vraiment", "payload": no},
+                ],
+            },
+            # Look-alikes are ordinary buttons.
+            {"text": "", "buttons": [{"title": "a", "payload": "/avis_positifs"}]},
+            {"text": "", "buttons": [{"title": "b", "payload": "avis_negatif"}]},
+        ]
+    )
+    assert shown == [
+        {"text": "À vélo…", "buttons": [{"title": "Vélo", "payload": "/velo"}]},
+        {
+            "text": "Cette réponse vous a-t-elle aidé ?",
+            "buttons": [
+                {"title": "Oui, merci", "payload": yes, "feedback": "yes"},
+                {"title": "Non, pas vraiment", "payload": no, "feedback": "no"},
+            ],
+        },
+        {"text": "", "buttons": [{"title": "a", "payload": "/avis_positifs"}]},
+        {"text": "", "buttons": [{"title": "b", "payload": "avis_negatif"}]},
+    ]
 
 
 # -- in-process, with a stand-in for Rasa ----------------------------------------------

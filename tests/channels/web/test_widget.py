@@ -12,6 +12,7 @@ Run alone: .venv/bin/python -m pytest tests/channels/web/test_widget.py -q
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
 from bot.channels.texts import RATE_LIMITED, UNAVAILABLE
+from bot.staff.report import Category, collect
 from tests.support import ARTIFACTS, RunningBot
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,7 +52,7 @@ OTHER_ORIGIN = "https://site-tiers.example"  # allowed nowhere
 
 SMART_CITY_QUESTION = "combien la métropole investit dans la smart city ?"
 FOLLOW_UP_QUESTION = "qui a gagné le prix icapital ?"
-HELP_ANSWER = "Je peux vous renseigner sur"  # in the reply to "aide", not in the welcome text
+HELP_ANSWER = "je réponds sur"  # in the reply to "aide", not in the welcome text
 
 MESSAGES = re.compile(r"/webhooks/web/messages$")
 API_CALLS = re.compile(r"/webhooks/web/(conversations|messages)$")
@@ -63,12 +65,17 @@ FOCUSED_JS = """() => {
   const style = getComputedStyle(el);
   const label = el.labels && el.labels.length ? el.labels[0].innerText : "";
   const name = el.getAttribute("aria-label") || label || el.innerText || "";
+  const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
   return {
     tag: el.tagName.toLowerCase(),
     role: el.getAttribute("role") || "",
     name: name.replace(/\\s+/g, " ").trim(),
     inWidget: el.getRootNode() !== document,
-    outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+    inPanel: Boolean(el.closest(".tm-panel")),
+    suggestion: el.classList.contains("tm-quick-reply"),
+    feedback: el.classList.contains("tm-feedback-button"),
+    outline: outline,
+    ring: outline || style.boxShadow !== "none",
   };
 }"""
 SCROLL_SETTLED_JS = """() => new Promise((resolve) => {
@@ -97,6 +104,42 @@ NO_HORIZONTAL_SCROLL_JS = """() => {
 PANEL_OVERFLOW_JS = """() => {
   const panel = document.querySelector("#tm-chat-widget").shadowRoot.querySelector(".tm-panel");
   return panel.scrollHeight - panel.clientHeight;
+}"""
+
+
+# Every rendered line of the bot's messages whose first visible character is ":", ";",
+# "!" or "?": each character's box (Range.getClientRects) says on which line it is.
+LINE_STARTS_JS = """() => {
+  const root = document.querySelector("#tm-chat-widget").shadowRoot;
+  const starts = [];
+  let marks = 0;
+  for (const body of root.querySelectorAll(".tm-msg-bot .tm-msg-body")) {
+    const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT, {
+      acceptNode: (node) => node.parentElement.closest(".tm-sr")
+        ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
+    });
+    let previous = null;
+    let line = "";
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (let i = 0; i < node.data.length; i++) {
+        const char = node.data[i];
+        if (/\\s/.test(char)) { line += " "; continue; }
+        const range = document.createRange();
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const box = range.getClientRects()[0];
+        if (!box) continue;
+        if (":;!?".includes(char)) marks += 1;
+        if (previous === null || box.top >= previous.top + previous.height / 2) {
+          if (":;!?".includes(char)) starts.push(line.slice(-30) + " | " + node.data.slice(i, i + 30));
+          line = "";
+        }
+        line += char;
+        previous = box;
+      }
+    }
+  }
+  return { starts: starts, marks: marks };
 }"""
 
 
@@ -159,6 +202,15 @@ class Citizen:
         self.input.fill(text)
         self.button("Envoyer").click()
         expect(self.log).to_contain_text(expected, timeout=REPLY_MS)
+
+    def say(self, text: str) -> None:
+        """Types a message, sends it with Enter and waits until the bot's reply is shown."""
+        self.input.fill(text)
+        self.page.keyboard.press("Enter")
+        expect(self.page.get_by_role("dialog", name=TITLE)).to_have_attribute(
+            "aria-busy", "false", timeout=REPLY_MS
+        )
+        expect(self.alert).to_have_text("")
 
     def focused(self) -> dict[str, Any] | None:
         focus: dict[str, Any] | None = self.page.evaluate(FOCUSED_JS)
@@ -270,17 +322,24 @@ def test_conversation_by_mouse_through_the_real_servers(
     request.continue_()
     tab.page.unroute(MESSAGES)
     expect(tab.log).to_contain_text("500 millions", timeout=REPLY_MS)
-    expect(tab.log).to_contain_text("Cette réponse vous a-t-elle aidé ?")  # every message shown
+    # Its "did it help?" is no bubble of its own.
+    expect(tab.log).not_to_contain_text("Cette réponse vous a-t-elle aidé")
     expect(tab.page.get_by_role("status")).not_to_contain_text("écrit")
+    # "Envoyer" pressed with the mouse: the next question can be typed at once.
+    expect(tab.input).to_be_focused()
     expect(tab.log).to_have_attribute("aria-live", "polite")
 
     tab.button("Calendrier de la Smart City").first.click()
     expect(tab.log).to_contain_text("décembre 2014", timeout=REPLY_MS)
+    tab.button("En savoir plus").click()
+    expect(tab.log).to_contain_text("Jules Guesde", timeout=REPLY_MS)
     # The "- " lines of the answer are a real list.
     expect(
-        tab.page.locator(".tm-msg-bot li", has_text="décembre 2014 : présentation du projet")
+        tab.page.locator(
+            ".tm-msg-bot li", has_text=re.compile(r"décembre 2014\s:\sprésentation du projet")
+        )
     ).to_have_count(1)
-    expect(tab.page.locator(".tm-msg-user").last).to_have_text(
+    expect(tab.page.locator(".tm-msg-user").nth(1)).to_have_text(
         re.compile("Calendrier de la Smart City")
     )
 
@@ -313,6 +372,13 @@ def _named(name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda focus: bool(focus["name"] == name)
 
 
+def _press(tab: Citizen, key: str) -> dict[str, Any]:
+    tab.page.keyboard.press(key)
+    focus = tab.focused()
+    assert focus is not None, f"{key}: focus lost to the page"
+    return focus
+
+
 @pytest.mark.servers
 def test_conversation_by_keyboard_only(
     running_bot: RunningBot, citizen: Callable[..., Citizen]
@@ -328,15 +394,38 @@ def test_conversation_by_keyboard_only(
     keyboard.type(SMART_CITY_QUESTION)
     keyboard.press("Enter")
     expect(tab.log).to_contain_text("500 millions", timeout=REPLY_MS)
+    expect(tab.input).to_be_focused()
 
-    _tab_until(tab, _named("Calendrier de la Smart City"), backwards=True)
+    # The latest answer's suggestions come right before the input: one Shift+Tab reaches one.
+    first = _press(tab, "Shift+Tab")
+    assert first["suggestion"] and first["ring"], first
+    path = [first, *_tab_until(tab, _named("Calendrier de la Smart City"), backwards=True)]
+    assert len(path) <= 2, [f["name"] for f in path]
     keyboard.press("Enter")
     expect(tab.log).to_contain_text("décembre 2014", timeout=REPLY_MS)
     expect(tab.input).to_be_focused()
+    # The previous answer's buttons are gone: only the latest reply's are in the tab order.
+    expect(tab.button("Le programme Smart City")).to_have_count(0)
+    expect(tab.page.locator(".tm-quick")).to_have_count(1)
+    assert tab.page.locator(".tm-feedback-button").count() <= 2  # the latest answer's, if any
 
+    # "Envoyer" reached by Tab and pressed with the keyboard: focus back in the input.
     keyboard.type(FOLLOW_UP_QUESTION)
-    keyboard.press("Enter")
+    send = _press(tab, "Tab")
+    assert send["name"] == "Envoyer" and send["ring"], send
+    keyboard.press("Space")
     expect(tab.log).to_contain_text("Athènes", timeout=REPLY_MS)
+    expect(tab.input).to_be_focused()
+    assert _press(tab, "Shift+Tab")["suggestion"] or not tab.page.locator(".tm-quick").count()
+
+    # Tab never leaves the open panel: from the input it goes round and comes back.
+    tab.input.focus()
+    loop = [_press(tab, "Tab") for _ in range(40)]
+    outside = [f["name"] for f in loop if not f["inPanel"]]
+    assert outside == [], f"Tab left the panel for {outside}"
+    assert [f["name"] for f in loop].count("Votre question") >= 2, [f["name"] for f in loop]
+    back = [_press(tab, "Shift+Tab") for _ in range(40)]
+    assert [f["name"] for f in back if not f["inPanel"]] == []
 
     # Escape closes the panel and gives focus back to the launcher.
     keyboard.press("Escape")
@@ -345,26 +434,23 @@ def test_conversation_by_keyboard_only(
     assert focus is not None and focus["name"] == "Une question ?"
     expect(tab.launcher).to_have_attribute("aria-expanded", "false")
 
-    # Every control is reached by Tab, and shows where the focus is.
+    # Every control of the panel is reached by Tab, and shows where the focus is.
     keyboard.press("Enter")
     expect(tab.input).to_be_focused()
-    visited = _tab_until(tab, _named("Une question ?"), backwards=True)
-    visited += _tab_until(tab, _named("Envoyer"))
+    visited = _tab_until(tab, _named("Votre question"))
     names = {f["name"] for f in visited}
     assert {
-        "Une question ?",
         "Fermer la discussion",
         "Nouvelle conversation",
         "Votre question",
         "Envoyer",
-        "Calendrier de la Smart City",
-        "Oui, merci",
+        "L'élu chargé du numérique",
     } <= names, [f["name"] for f in visited]
     assert any(f["role"] == "log" for f in visited), (
         "the conversation cannot be scrolled by keyboard"
     )
     assert any(f["name"].startswith("Vos données personnelles") for f in visited)
-    invisible = [f["name"] for f in visited if f["inWidget"] and not f["outline"]]
+    invisible = [f["name"] for f in visited if not f["ring"] or not f["outline"]]
     assert invisible == [], f"focus not visible on {invisible}"
 
 
@@ -615,3 +701,162 @@ def test_site_not_allowed_is_told_so_in_french(running_bot: RunningBot, browser:
         expect(tab.input).to_have_value(FOLLOW_UP_QUESTION)
     finally:
         tab.context.close()
+
+
+# ---------------------------------------------------------------- feedback and French typography
+
+
+def _feedback_asked(tab: Citizen) -> list[dict[str, Any]]:
+    """The bot's "did it help?" messages of the conversation, as the widget stored them."""
+    (stored,) = tab.storage().values()
+    return [
+        m
+        for m in stored["messages"]
+        if m["from"] == "bot" and m["buttons"] and all(b.get("feedback") for b in m["buttons"])
+    ]
+
+
+@pytest.mark.servers
+def test_feedback_is_a_compact_row_of_the_answer_and_reaches_the_staff_report(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    phone = citizen(f"{_pages(running_bot)}/demo", width=375, height=740, has_touch=True)
+    sent: list[str] = []
+    phone.page.on(
+        "request",
+        lambda request: (
+            sent.append(json.loads(request.post_data or "{}").get("text", ""))
+            if MESSAGES.search(request.url)
+            else None
+        ),
+    )
+    phone.open()
+    phone.ask(FOLLOW_UP_QUESTION, "Athènes")
+
+    # Inside the answer's bubble, not a bubble of its own, and announced as a short line.
+    answer = phone.page.locator(".tm-msg-bot").nth(1)  # after the welcome
+    row = answer.get_by_role("group", name="Réponse utile ?")
+    expect(row).to_be_visible()
+    expect(phone.page.locator(".tm-msg-bot")).to_have_count(2)  # the welcome and the answer
+    expect(phone.log).not_to_contain_text("Cette réponse vous a-t-elle aidé")
+    expect(row.get_by_role("button")).to_have_count(2)
+    assert row.bounding_box()["height"] < 60  # type: ignore[index]
+    # The answer's suggestions stay next to the input: one Shift+Tab away.
+    phone.input.focus()
+    assert _press(phone, "Shift+Tab")["suggestion"]
+    phone.screenshot("phone-feedback")
+
+    row.get_by_role("button", name="Non, elle ne m'a pas aidé").tap()
+    expect(phone.log).to_contain_text("Merci de nous l'avoir signalé", timeout=REPLY_MS)
+    expect(answer.locator(".tm-feedback")).to_have_text("Avis transmis, merci.")
+    expect(answer.get_by_role("group", name="Réponse utile ?")).to_have_count(0)
+    expect(phone.page.locator(".tm-msg-user")).to_have_count(1)  # the rating is no message
+    expect(phone.input).to_be_focused()
+    _axe(phone, "answer rated")
+
+    # The widget sent the bot's own payload: the staff report gets the topic and the question.
+    (asked,) = _feedback_asked(phone)
+    (refusal,) = [b["payload"] for b in asked["buttons"] if b["feedback"] == "no"]
+    assert refusal == sent[-1] == '/avis_negatif{"sujet_avis": "prix_icapital"}'
+    now = dt.datetime.now(dt.timezone.utc)
+    flagged = collect(f"sqlite:///{running_bot.database}", now - dt.timedelta(hours=1), now)
+    assert (Category.NEGATIVE, "prix_icapital", FOLLOW_UP_QUESTION) in {
+        (f.category, f.topic, f.text) for f in flagged
+    }
+
+    # "Oui": the bot's thank-you takes the row's place, the suggestions stay.
+    phone.button("Nouvelle conversation").tap()
+    phone.ask(SMART_CITY_QUESTION, "500 millions")
+    phone.page.get_by_role("button", name="Oui, elle m'a aidé").tap()
+    expect(phone.page.locator(".tm-feedback")).to_have_text(
+        re.compile(r"^Merci pour votre retour\s!$"), timeout=REPLY_MS
+    )
+    expect(phone.page.locator(".tm-msg-bot")).to_have_count(2)
+    expect(phone.button("Calendrier de la Smart City")).to_be_visible()
+
+    # On the next page the rating is remembered, the question not asked again.
+    phone.page.reload()
+    expect(phone.page.locator(".tm-feedback")).to_have_text(re.compile("^Merci pour votre retour"))
+    expect(phone.page.get_by_role("group", name="Réponse utile ?")).to_have_count(0)
+
+
+@pytest.mark.servers
+def test_at_most_one_feedback_question_in_five_questions(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    tab = citizen(f"{_pages(running_bot)}/demo")
+    tab.open()
+    for question in [
+        "bonjour",
+        SMART_CITY_QUESTION,
+        "quand passe la collecte des déchets à Blagnac ?",
+        "je préfère parler à quelqu'un",
+        FOLLOW_UP_QUESTION,
+    ]:
+        tab.say(question)
+    expect(tab.page.locator(".tm-msg-user")).to_have_count(5)
+    assert len(_feedback_asked(tab)) <= 1, [m["text"] for m in _feedback_asked(tab)]
+    # Shift+Tab from the input never lands on the feedback of an earlier answer.
+    tab.input.focus()
+    for _ in range(3):
+        focus = _press(tab, "Shift+Tab")
+        assert not focus["feedback"] or not tab.page.locator(".tm-msg-user").count(), focus
+
+
+@pytest.mark.servers
+def test_no_line_starts_with_a_french_mark_at_320_px(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    phone = citizen(f"{_pages(running_bot)}/demo", width=320, height=640)
+    phone.open()
+    for question in [
+        "aide",
+        "quand passe la collecte des déchets à Blagnac ?",
+        "papiers d'identité",
+        "je préfère parler à quelqu'un",
+        "bonjour",
+        "calendrier de la smart city",
+    ]:
+        phone.say(question)
+    phone.button("En savoir plus").click()  # the calendar's list: "- 2015 : lancement… ;"
+    expect(phone.log).to_contain_text("Jules Guesde", timeout=REPLY_MS)
+    measured = phone.page.evaluate(LINE_STARTS_JS)
+    assert measured["marks"] >= 25, measured  # the answers were long enough to mean something
+    assert measured["starts"] == [], "\n".join(measured["starts"])
+
+
+@pytest.mark.servers
+def test_line_start_measure_sees_marks_pushed_to_a_new_line(
+    running_bot: RunningBot, citizen: Callable[..., Citizen]
+) -> None:
+    """The measure of the test above, on a fixed bot message: it catches ordinary spaces."""
+    phone = citizen(f"{_pages(running_bot)}/demo", width=320, height=640)
+    phone.open()
+    words = ["Horaires", "Attention", "Pourquoi", "Vraiment", "Combien", "Ensuite", "Alors"]
+    ordinary = " ".join(f"{w}{'x' * (i % 5)} {':?!;'[i % 4]}" for i, w in enumerate(words * 8))
+
+    def shown(text: str) -> list[str]:
+        phone.page.unroute(MESSAGES)
+        phone.page.route(
+            MESSAGES,
+            lambda route: route.fulfill(
+                status=200,
+                content_type="application/json",
+                body=json.dumps({"messages": [{"text": text, "buttons": []}]}),
+            ),
+        )
+        phone.say("test")
+        starts: list[str] = phone.page.evaluate(LINE_STARTS_JS)["starts"]
+        phone.button("Nouvelle conversation").click()
+        return starts
+
+    assert shown(ordinary) != []
+    assert (
+        shown(
+            ordinary.replace(" :", "\u00a0:")
+            .replace(" ?", "\u00a0?")
+            .replace(" !", "\u00a0!")
+            .replace(" ;", "\u00a0;")
+        )
+        == []
+    )

@@ -16,6 +16,11 @@
  * in a shadow root so the host page's CSS neither breaks it nor is broken by it.
  * Bot text is never parsed as HTML: it is turned into DOM nodes (paragraphs on
  * blank lines, "- " lines as lists, https:// addresses as links opening a new tab).
+ * The bot's "did it help?" (buttons marked "feedback" by the server) is shown as a
+ * compact row inside the answer it is about; only the latest reply's buttons stay
+ * (older ones are removed), so the tab order stays short: Shift+Tab from the input
+ * reaches the latest suggestions. While open, the panel keeps the focus (Tab cycles
+ * inside it); Escape or "Fermer" closes it and gives the focus back to the launcher.
  * The transcript is kept in sessionStorage (this tab only, until it closes),
  * written only once the citizen opens the chat; no cookie is ever set.
  */
@@ -39,9 +44,9 @@
     primary: /^#[0-9a-fA-F]{6}$/.test(data.primaryColor || "") ? data.primaryColor : "#005a9c",
     retention: data.retention || "",
     welcome: data.welcome ||
-      "Bonjour ! Je suis l'assistant automatique de Toulouse Métropole. Posez votre question " +
+      "Bonjour\u00a0! Je suis l'assistant automatique de Toulouse Métropole. Posez votre question " +
       "(collecte des déchets, transports, démarches, horaires des mairies, Smart City…) " +
-      "ou écrivez « aide » pour voir ce que je sais faire.",
+      "ou écrivez «\u00a0aide\u00a0» pour voir ce que je sais faire.",
     launcher: data.launcherLabel || "Une question ?"
   };
   var STORAGE_KEY = "tm-chat-v1|" + api;
@@ -49,26 +54,39 @@
   var MAX_CHARS = 1000;
   var TIMEOUT_MS = 60000;
 
+  // French typography: a no-break space (U+00A0, in every font) before ":", ";", "!"
+  // and "?", so that none of them ever starts a line (the bot's answers have it too).
   var TEXT = {
-    you: "Vous :",
-    bot: "L'assistant :",
+    you: "Vous\u00a0:",
+    bot: "L'assistant\u00a0:",
     newTab: " (nouvel onglet)",
     typing: "L'assistant écrit…",
     restarted: "Nouvelle conversation commencée.",
     retry: "Réessayer",
     unreachable: "L'assistant est injoignable pour le moment. Vérifiez votre connexion, " +
-      "puis réessayez : votre message n'est pas perdu.",
+      "puis réessayez\u00a0: votre message n'est pas perdu.",
     refusedSite: "Ce site n'est pas autorisé à utiliser l'assistant. Réessayez plus tard " +
       "ou contactez la mairie par un autre moyen.",
-    tooLong: "Votre message est trop long (" + MAX_CHARS + " caractères au plus) : " +
-      "raccourcissez-le, puis réessayez."
+    tooLong: "Votre message est trop long (" + MAX_CHARS + " caractères au plus)\u00a0: " +
+      "raccourcissez-le, puis réessayez.",
+    feedbackQuestion: "Réponse utile\u00a0?",
+    feedbackYes: "Oui",
+    feedbackNo: "Non",
+    feedbackYesName: "Oui, elle m'a aidé",
+    feedbackNoName: "Non, elle ne m'a pas aidé",
+    feedbackSent: "Avis transmis, merci."
   };
 
   // ---------------------------------------------------------------- state
 
-  var state = load() || { conversation: null, open: false, messages: [], draft: "" };
+  // settled: how many of the stored messages came before the latest reply (their
+  // buttons are no longer offered).
+  var state = load() || { conversation: null, open: false, messages: [], draft: "", settled: 0 };
   var busy = false;
-  var failed = null; // {text, shown, typed}: what to send again on "Réessayer"
+  var failed = null; // {text, shown, typed, rating}: what to send again on "Réessayer"
+  var offered = []; // the buttons' containers of the latest reply, removed when it is superseded
+  var lastAnswer = null; // the latest bot bubble: where a feedback row goes
+  var feedbackRows = 0;
 
   function load() {
     try {
@@ -81,7 +99,9 @@
   }
 
   function save() {
-    state.messages = state.messages.slice(-MAX_STORED);
+    var dropped = Math.max(0, state.messages.length - MAX_STORED);
+    state.messages = state.messages.slice(dropped);
+    state.settled = Math.max(0, (state.settled || 0) - dropped);
     try {
       window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state));
     } catch (e) {
@@ -142,6 +162,7 @@
       shape.setAttribute("fill", "none");
       shape.setAttribute("stroke-width", "2.5");
       shape.setAttribute("stroke-linecap", "round");
+      shape.setAttribute("stroke-linejoin", "round");
     }
     svg.append(shape);
     return svg;
@@ -298,11 +319,12 @@
     el("div", { className: "tm-form-row" }, [input, sendButton])
   ]);
 
+  // Modal while open: Tab stays inside it (see trapFocus), and so do screen readers.
   var panel = el("section", {
     id: "tm-panel",
     className: "tm-panel",
     role: "dialog",
-    "aria-modal": "false",
+    "aria-modal": "true",
     "aria-labelledby": "tm-title",
     hidden: true
   }, [header, log, status, errorBox, form]);
@@ -318,7 +340,73 @@
     log.scrollTop += node.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
   }
 
-  function addMessage(message) {
+  // Thumbs up and down (shapes of Feather icons, MIT licence).
+  var THUMB_UP = "M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3";
+  var THUMB_DOWN = "M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17";
+
+  // The bot's "did it help?": every button is a feedback button (marked so by the server).
+  function isFeedback(message) {
+    return message.from === "bot" && Array.isArray(message.buttons) && message.buttons.length > 0 &&
+      message.buttons.every(function (button) {
+        return button.feedback === "yes" || button.feedback === "no";
+      });
+  }
+
+  // What stays once the citizen has rated the answer: a short thank-you, announced once.
+  function rated(row, text) {
+    row.removeAttribute("role");
+    row.removeAttribute("aria-labelledby");
+    row.className = "tm-feedback tm-feedback-done";
+    row.replaceChildren(el("p", { text: text }));
+  }
+
+  // A compact row inside the answer it is about: no second bubble, no second "L'assistant :".
+  function addFeedback(message, live) {
+    if (!message.rated && !live) {
+      return null; // asked about an answer the conversation has left behind: not offered again
+    }
+    var row = el("div", { className: "tm-feedback" });
+    if (message.rated) {
+      rated(row, message.rated);
+    } else {
+      var label = el("span", {
+        id: "tm-feedback-" + (++feedbackRows),
+        className: "tm-feedback-label",
+        text: TEXT.feedbackQuestion
+      });
+      row.setAttribute("role", "group");
+      row.setAttribute("aria-labelledby", label.id);
+      row.append(label);
+      message.buttons.forEach(function (button) {
+        var yes = button.feedback === "yes";
+        // The name starts with the visible word (WCAG 2.5.3) and makes sense on its own.
+        var node = el("button", {
+          type: "button",
+          className: "tm-feedback-button",
+          "aria-label": yes ? TEXT.feedbackYesName : TEXT.feedbackNoName
+        }, [icon(yes ? THUMB_UP : THUMB_DOWN, false), yes ? TEXT.feedbackYes : TEXT.feedbackNo]);
+        node.addEventListener("click", function () {
+          send(button.payload, null, false, { message: message, row: row });
+        });
+        row.append(node);
+      });
+      offered.push(row);
+    }
+    var answer = lastAnswer;
+    if (answer) {
+      // Between the answer's text and its suggestions: the suggestions stay next to the input.
+      answer.insertBefore(row, answer.querySelector(".tm-quick"));
+    } else {
+      log.append(row);
+    }
+    return row;
+  }
+
+  // live: the message belongs to the latest reply, so its buttons are offered.
+  function addMessage(message, live) {
+    if (isFeedback(message)) {
+      return addFeedback(message, live);
+    }
     var mine = message.from === "user";
     var bubble = el("div", { className: "tm-msg " + (mine ? "tm-msg-user" : "tm-msg-bot") }, [
       hidden(mine ? TEXT.you : TEXT.bot)
@@ -326,7 +414,8 @@
     var body = bubble.appendChild(el("div", { className: "tm-msg-body" }));
     renderText(body, message.text);
     log.append(bubble);
-    if (!mine && message.buttons && message.buttons.length) {
+    lastAnswer = mine ? null : bubble;
+    if (!mine && live && message.buttons && message.buttons.length) {
       var group = el("div", { className: "tm-quick", role: "group", "aria-label": "Suggestions" });
       message.buttons.forEach(function (button) {
         var node = el("button", { type: "button", className: "tm-quick-reply", text: button.title });
@@ -336,14 +425,38 @@
         group.append(node);
       });
       bubble.append(group);
+      offered.push(group);
     }
     return bubble;
   }
 
+  // A new reply supersedes the buttons of the previous one: they go, and the tab order stays short.
+  function settle() {
+    offered.forEach(function (node) {
+      node.remove();
+    });
+    offered = [];
+    state.settled = state.messages.length;
+  }
+
+  function lastUserMessage() {
+    for (var i = state.messages.length - 1; i >= 0; i--) {
+      if (state.messages[i].from === "user") {
+        return i;
+      }
+    }
+    return -1;
+  }
+
   function renderTranscript() {
     log.replaceChildren(notice);
-    addMessage({ from: "bot", text: config.welcome });
-    state.messages.forEach(addMessage);
+    offered = [];
+    lastAnswer = null;
+    addMessage({ from: "bot", text: config.welcome }, false);
+    var settled = typeof state.settled === "number" ? state.settled : lastUserMessage() + 1;
+    state.messages.forEach(function (message, index) {
+      addMessage(message, index >= settled);
+    });
     log.scrollTop = log.scrollHeight;
   }
 
@@ -457,49 +570,74 @@
     return TEXT.unreachable;
   }
 
-  // text: what the bot receives; shown: what the transcript shows; typed: came from the input.
-  function send(text, shown, typed) {
+  // The bot's messages of one reply, added as the latest: the previous reply's buttons go.
+  function addReply(messages) {
+    settle();
+    messages.forEach(function (message) {
+      var botMessage = { from: "bot", text: message.text, buttons: message.buttons || [] };
+      state.messages.push(botMessage);
+      addMessage(botMessage, true);
+    });
+  }
+
+  // A rating's reply: a lone thank-you takes the row's place; anything more (an offer to
+  // reach a person) comes as a reply of its own.
+  function showRating(rating, messages) {
+    var thanks = messages.length === 1 && !(messages[0].buttons || []).length;
+    rating.message.rated = thanks ? messages[0].text : TEXT.feedbackSent;
+    rated(rating.row, rating.message.rated);
+    offered = offered.filter(function (node) { return node !== rating.row; });
+    if (!thanks) {
+      addReply(messages);
+    }
+  }
+
+  // text: what the bot receives; shown: what the transcript shows (null: nothing, a rating);
+  // typed: came from the input; rating: {message, row} of the feedback row pressed.
+  function send(text, shown, typed, rating) {
     if (busy || !text.trim()) {
       return;
     }
     clearError();
     failed = null;
-    var userMessage = { from: "user", text: shown };
-    var bubble = addMessage(userMessage);
-    reveal(bubble);
+    var userMessage = shown === null ? null : { from: "user", text: shown };
+    var bubble = userMessage ? addMessage(userMessage, false) : null;
+    if (bubble) {
+      reveal(bubble);
+    }
     if (typed) {
       input.value = "";
     }
     state.draft = "";
     setBusy(true);
     exchange(text).then(function (reply) {
-      state.messages.push(userMessage);
-      reply.messages.forEach(function (message) {
-        var botMessage = { from: "bot", text: message.text, buttons: message.buttons || [] };
-        state.messages.push(botMessage);
-        addMessage(botMessage);
-      });
-      // The question and the start of its answer in view: a long answer is read from the top.
-      reveal(bubble);
+      if (rating) {
+        showRating(rating, reply.messages);
+      } else {
+        state.messages.push(userMessage);
+        addReply(reply.messages);
+        // The question and the start of its answer in view: a long answer is read from the top.
+        reveal(bubble);
+      }
       save();
     }, function (error) {
-      bubble.remove();
+      if (bubble) {
+        bubble.remove();
+      }
       if (typed && input.value.indexOf(text) !== 0) {
         // Nothing typed is lost, not even what was typed while waiting.
         input.value = input.value ? text + " " + input.value : text;
       }
       state.draft = input.value;
       save();
-      failed = { text: text, shown: shown, typed: typed };
+      failed = { text: text, shown: shown, typed: typed, rating: rating };
       showError(errorText(error));
     }).then(function () {
       setBusy(false);
     });
-    if (!typed) {
-      // After a quick reply the citizen can type the next question at once;
-      // the answer is announced by the live region wherever focus is.
-      input.focus();
-    }
+    // After a button, or "Envoyer" pressed with the mouse or the keyboard, the citizen can
+    // type the next question at once; the answer is announced by the live region wherever focus is.
+    input.focus();
   }
 
   function retry() {
@@ -512,7 +650,7 @@
       var text = input.value.trim() || again.text;
       send(text, text, true);
     } else {
-      send(again.text, again.shown, false);
+      send(again.text, again.shown, false, again.rating);
     }
     input.focus();
   }
@@ -541,18 +679,47 @@
   }
 
   function restart() {
-    state = { conversation: null, open: true, messages: [], draft: "" };
+    state = { conversation: null, open: true, messages: [], draft: "", settled: 0 };
     failed = null;
+    offered = [];
     clearError();
     input.value = "";
     save();
     // Only the messages go: the notice stays and is not announced again.
-    Array.prototype.forEach.call(log.querySelectorAll(".tm-msg"), function (node) {
+    Array.prototype.forEach.call(log.querySelectorAll(".tm-msg, .tm-feedback"), function (node) {
       node.remove();
     });
-    addMessage({ from: "bot", text: config.welcome });
+    addMessage({ from: "bot", text: config.welcome }, false);
     status.replaceChildren(el("span", { text: TEXT.restarted }));
     input.focus();
+  }
+
+  // What Tab reaches in the open panel, in order.
+  function tabbable() {
+    return Array.prototype.filter.call(
+      panel.querySelectorAll("a[href], button, input, [tabindex]"),
+      function (node) {
+        return node.tabIndex >= 0 && !node.disabled && node.getClientRects().length > 0;
+      }
+    );
+  }
+
+  // Tab and Shift+Tab cycle inside the open panel, never out to the page behind it.
+  function trapFocus(event) {
+    var nodes = tabbable();
+    if (!nodes.length) {
+      return;
+    }
+    var current = root.activeElement;
+    var first = nodes[0];
+    var last = nodes[nodes.length - 1];
+    if (event.shiftKey && (current === first || nodes.indexOf(current) === -1)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (current === last || nodes.indexOf(current) === -1)) {
+      event.preventDefault();
+      first.focus();
+    }
   }
 
   launcher.addEventListener("click", function () {
@@ -568,6 +735,8 @@
     if (event.key === "Escape") {
       event.preventDefault();
       close();
+    } else if (event.key === "Tab") {
+      trapFocus(event);
     }
   });
   form.addEventListener("submit", function (event) {
