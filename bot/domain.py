@@ -16,6 +16,7 @@ __all__ = [
     "ENTITY_FEEDBACK_TOPIC",
     "ENTITY_OUTSIDE",
     "INTENT_AGENT",
+    "INTENT_ALERTS",
     "INTENT_FALLBACK",
     "INTENT_FEEDBACK_NO",
     "INTENT_FEEDBACK_YES",
@@ -42,6 +43,8 @@ INTENT_OFF_TOPIC = "hors_sujet"
 INTENT_GIVE_COMMUNE = "donner_commune"
 INTENT_FEEDBACK_YES = "avis_positif"
 INTENT_FEEDBACK_NO = "avis_negatif"
+# "Y a-t-il des perturbations ?": the current alerts of the citizen's commune (bot.knowledge.alerts).
+INTENT_ALERTS = "demander_alertes"
 # Rasa's own: what the FallbackClassifier (and the project's guard) predicts
 # for a message the bot did not understand well enough.
 INTENT_FALLBACK = "nlu_fallback"

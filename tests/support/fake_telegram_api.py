@@ -194,6 +194,7 @@ class FakeTelegram:
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._floods: dict[int, list[int]] = {}
+        self._blocked: set[int] = set()
         self._chat_types: dict[int, str] = {}
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -306,6 +307,8 @@ class FakeTelegram:
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = int(params["chat_id"])
+        if chat_id in self._blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
         floods = self._floods.get(chat_id)
         if floods:
             retry_after = floods.pop(0)
@@ -335,6 +338,10 @@ class FakeTelegram:
     def flood(self, chat_id: int, retry_after: int = 1) -> None:
         """The next sendMessage to `chat_id` gets 429 Too Many Requests."""
         self._floods.setdefault(chat_id, []).append(retry_after)
+
+    def block(self, chat_id: int) -> None:
+        """Every later sendMessage to `chat_id` gets 403: the resident blocked the bot."""
+        self._blocked.add(chat_id)
 
     async def send_update(self, update: dict[str, Any]) -> int | None:
         """Delivers an update like Telegram: to the webhook if one is set, else to getUpdates.

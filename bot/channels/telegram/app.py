@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -30,7 +31,8 @@ from bot.channels.telegram.identity import ChatConversationIds
 from bot.channels.telegram.processing import ChatOrderedUpdateProcessor
 from bot.channels.telegram.rasa_client import RasaClient
 from bot.channels.telegram.ratelimit import ChatRateLimiter
-from bot.channels.telegram.settings import TelegramSettings
+from bot.channels.telegram.settings import DATABASE_VARIABLE, TelegramSettings
+from bot.channels.telegram.subscriptions import SEND_INTERVAL, Subscriptions, SubscriptionStore
 from bot.channels.telegram.webhook import webhook_app
 
 __all__ = ["ALLOWED_UPDATES", "BridgeStopped", "build_application", "run", "serving"]
@@ -45,6 +47,10 @@ COMMANDS = [
     BotCommand("start", "Commencer : les thèmes"),
     BotCommand("aide", "Ce que je sais faire"),
 ]
+ALERT_COMMANDS = [
+    BotCommand("alertes", "Recevoir les alertes d'une commune (ex. /alertes Balma)"),
+    BotCommand("stop_alertes", "Ne plus recevoir les alertes"),
+]
 
 
 class BridgeStopped(Exception):
@@ -58,13 +64,15 @@ def build_application(
     get_updates_request: BaseRequest | None = None,
     rasa: RasaClient | None = None,
     rate_limiter: BaseRateLimiter[Any] | None = None,
+    subscriptions: Subscriptions | None = None,
 ) -> AnyApplication:
     """The bridge's python-telegram-bot `Application`, with its handlers, not started yet.
 
     The keyword arguments replace what the bridge talks through (the Bot API's
     HTTP clients, Rasa's client, the flood limiter); the tests pass in-memory
     ones. By default: HTTP to `settings.api_url` and `settings.rasa_url`, and
-    a `ChatRateLimiter`.
+    a `ChatRateLimiter`; alert subscriptions in `settings.database_url`
+    (none without it), for the alerts of the knowledge folder.
     """
     builder = (
         ApplicationBuilder()
@@ -86,7 +94,17 @@ def build_application(
     if settings.webhook_url is not None:
         builder = builder.updater(None)
     application = builder.build()
-    bridge = Bridge(rasa or RasaClient(settings.rasa_url), ChatConversationIds(settings.hash_key))
+    if subscriptions is None and settings.database_url is not None:
+        from bot.knowledge import default_knowledge_dir, domain_intents
+        from bot.knowledge.alerts import board_for
+
+        board = board_for(default_knowledge_dir(), domain_intents())
+        subscriptions = Subscriptions(SubscriptionStore(settings.database_url), board)
+    bridge = Bridge(
+        rasa or RasaClient(settings.rasa_url),
+        ChatConversationIds(settings.hash_key),
+        subscriptions=subscriptions,
+    )
     add_handlers(application, bridge)
     return application
 
@@ -115,29 +133,39 @@ async def _initialize(application: AnyApplication, stop: asyncio.Event | None) -
 
 
 async def _set_commands(application: AnyApplication) -> None:
+    alerts = bridge_of(application).subscriptions is not None
     try:
-        await application.bot.set_my_commands(COMMANDS)
+        await application.bot.set_my_commands(COMMANDS + (ALERT_COMMANDS if alerts else []))
     except TelegramError as error:
         logger.warning("Menu des commandes non enregistré (%s).", type(error).__name__)
 
 
 @contextlib.asynccontextmanager
 async def serving(
-    application: AnyApplication, settings: TelegramSettings, stop: asyncio.Event | None = None
+    application: AnyApplication,
+    settings: TelegramSettings,
+    stop: asyncio.Event | None = None,
+    *,
+    alert_interval: float = SEND_INTERVAL,
 ) -> AsyncIterator[None]:
     """Runs `application` for the duration of the block, then stops it cleanly.
 
     Polling (getUpdates) without `settings.webhook_url`; otherwise a webhook
     server on `listen_host:listen_port`, registered with `setWebhook` and the
-    secret token.
+    secret token. With subscriptions, valid alerts go to their subscribers
+    every `alert_interval` seconds.
     """
     await _initialize(application, stop)
     rasa = bridge_of(application).rasa
+    subscriptions = bridge_of(application).subscriptions
     runner: web.AppRunner | None = None
+    sender: asyncio.Task[None] | None = None
     try:
         await rasa.start()
         await _set_commands(application)
         await application.start()
+        if subscriptions is not None:
+            sender = asyncio.create_task(subscriptions.run(application.bot, alert_interval))
         username = application.bot.username
         if settings.webhook_url is None:
             assert application.updater is not None
@@ -166,6 +194,12 @@ async def serving(
             )
         yield
     finally:
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        if subscriptions is not None:
+            subscriptions.close()
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if runner is not None:
@@ -207,8 +241,24 @@ async def _serve_until_signal(settings: TelegramSettings) -> int:
     return 0
 
 
+def _with_database(settings: TelegramSettings) -> TelegramSettings:
+    """The settings with the alert subscriptions' database: the variable's, else the conversations'."""
+    if settings.database_url is not None:
+        off = settings.database_url.lower() in ("off", "non", "aucune")
+        return dataclasses.replace(settings, database_url=None) if off else settings
+    from bot.processes.endpoints import EndpointsError, database_url
+
+    try:
+        return dataclasses.replace(settings, database_url=database_url())
+    except EndpointsError as error:
+        logger.warning(
+            "Alertes Telegram désactivées : %s (ou définissez %s).", error, DATABASE_VARIABLE
+        )
+        return settings
+
+
 def run(settings: TelegramSettings) -> int:
     """Runs the bridge until SIGINT or SIGTERM; returns the process's exit code."""
     # httpx logs every request's URL at INFO, and the URL holds the bot's token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return asyncio.run(_serve_until_signal(settings))
+    return asyncio.run(_serve_until_signal(_with_database(settings)))

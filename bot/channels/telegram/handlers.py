@@ -41,11 +41,18 @@ from telegram.ext import (
 
 from bot.channels.telegram.identity import ChatConversationIds
 from bot.channels.telegram.processing import RecentUpdates
-from bot.channels.telegram.rasa_client import RasaClient, RasaReply, RasaUnavailable
+from bot.channels.telegram.rasa_client import RasaButton, RasaClient, RasaReply, RasaUnavailable
 from bot.channels.telegram.render import ButtonPayloads, render_chunks
+from bot.channels.telegram.subscriptions import Subscriptions
 from bot.channels.texts import MAX_MESSAGE_CHARS, TOO_LONG, UNAVAILABLE
+from bot.communes import COMMUNES, normalise
+from bot.knowledge.alerts import listed_commune
+from bot.typography import french_spacing
 
 __all__ = [
+    "ALERTS_BUTTON_PREFIX",
+    "ALERTS_OFF",
+    "ALERTS_UNAVAILABLE",
     "BUTTON_EXPIRED",
     "EDITED",
     "HELP_MESSAGE",
@@ -75,7 +82,9 @@ TELEGRAM_HELP = (
     "Sur Telegram, écrivez votre question avec vos mots (par exemple « quand passe la "
     "collecte à Balma ? ») ou touchez un bouton. Je ne lis que les messages écrits.\n"
     "/start : revoir les thèmes\n"
-    "/aide : ce que je sais faire"
+    "/aide : ce que je sais faire\n"
+    "/alertes Balma : recevoir ici les alertes d'une commune (perturbations, travaux, coupures)\n"
+    "/stop_alertes : ne plus les recevoir"
 )
 TEXT_ONLY = (
     "Je ne lis que les messages écrits : les photos, autocollants, messages vocaux, "
@@ -96,6 +105,45 @@ BUTTON_EXPIRED = (
 PRIVATE_ONLY = "Je réponds uniquement en message privé : écrivez-moi directement à @{username}."
 _CHOOSE = "Choisissez :"
 
+# Alert subscriptions (bot.channels.telegram.subscriptions). What is kept is said when subscribing.
+ALERTS_BUTTON_PREFIX = "alertes:"
+ALERTS_SUBSCRIBED = (
+    "C'est noté : vous recevrez ici les alertes publiées pour {commune} (perturbations, travaux, "
+    "coupures), une fois chacune, dès qu'elles commencent.\n\n"
+    "Pour vous les envoyer, je conserve le numéro de cette conversation Telegram et votre commune, "
+    "jusqu'à ce que vous tapiez /stop_alertes."
+)
+ALERTS_CURRENT = (
+    "Vous recevez ici les alertes publiées pour {commune}. Tapez /alertes suivi d'une autre "
+    "commune pour en changer, ou /stop_alertes pour ne plus les recevoir."
+)
+ALERTS_NONE = (
+    "Vous ne recevez aucune alerte. Pour recevoir ici celles d'une commune, tapez /alertes suivi "
+    "de son nom, par exemple /alertes Balma."
+)
+ALERTS_UNKNOWN_COMMUNE = (
+    "Je ne reconnais pas cette commune de Toulouse Métropole. Tapez /alertes suivi de son nom, "
+    "par exemple /alertes Balma."
+)
+ALERTS_OFF = (
+    "C'est fait : vous ne recevrez plus d'alertes, et le numéro de cette conversation n'est plus "
+    "conservé pour cela."
+)
+ALERTS_WERE_OFF = "Vous ne receviez aucune alerte : il n'y a rien à arrêter."
+ALERTS_UNAVAILABLE = "Les alertes par Telegram ne sont pas disponibles pour le moment."
+ALERTS_BUTTON = "Recevoir ici les alertes de {commune}"
+
+# French typography (bot.typography) on the bridge's own sentences, as on the bot's answers.
+WELCOME, TELEGRAM_HELP, TEXT_ONLY, EDITED, UNKNOWN_COMMAND, BUTTON_EXPIRED, PRIVATE_ONLY = map(
+    french_spacing,
+    (WELCOME, TELEGRAM_HELP, TEXT_ONLY, EDITED, UNKNOWN_COMMAND, BUTTON_EXPIRED, PRIVATE_ONLY),
+)
+_CHOOSE, ALERTS_SUBSCRIBED, ALERTS_CURRENT, ALERTS_NONE, ALERTS_UNKNOWN_COMMUNE = map(
+    french_spacing,
+    (_CHOOSE, ALERTS_SUBSCRIBED, ALERTS_CURRENT, ALERTS_NONE, ALERTS_UNKNOWN_COMMUNE),
+)
+ALERTS_OFF, ALERTS_WERE_OFF = map(french_spacing, (ALERTS_OFF, ALERTS_WERE_OFF))
+
 
 @dataclass
 class Bridge:
@@ -105,6 +153,7 @@ class Bridge:
     ids: ChatConversationIds
     payloads: ButtonPayloads = field(default_factory=ButtonPayloads)
     recent: RecentUpdates = field(default_factory=RecentUpdates)
+    subscriptions: Subscriptions | None = None
 
 
 _BRIDGE_KEY = "bridge"
@@ -171,8 +220,82 @@ async def _converse(
     if after is not None:
         last = replies[-1]
         replies[-1] = RasaReply(f"{last.text}\n\n{after}".strip(), last.buttons)
+    if bridge.subscriptions is not None:
+        replies = [_with_subscribe_button(reply) for reply in replies]
     for reply in replies:
         await _send(context.bot, chat.id, reply, bridge.payloads)
+
+
+def _with_subscribe_button(reply: RasaReply) -> RasaReply:
+    """The list of a commune's alerts, with a button to receive them here (Telegram only)."""
+    commune = listed_commune(reply.text)
+    if commune is None:
+        return reply
+    button = RasaButton(ALERTS_BUTTON.format(commune=commune), ALERTS_BUTTON_PREFIX + commune)
+    return RasaReply(reply.text, (button, *reply.buttons))
+
+
+async def _subscribe(update: Update, context: Context, commune: str) -> None:
+    chat = update.effective_chat
+    subscriptions = bridge_of(context).subscriptions
+    if chat is None:
+        return
+    if subscriptions is None:
+        await _say(update, context, ALERTS_UNAVAILABLE)
+        return
+    await subscriptions.subscribe(bridge_of(context).ids.for_chat(chat.id), chat.id, commune)
+    await _say(update, context, ALERTS_SUBSCRIBED.format(commune=commune))
+
+
+async def alerts_command(update: Update, context: Context) -> None:
+    """/alertes Balma: subscribe to a commune's alerts; /alertes alone: say the subscription."""
+    chat = update.effective_chat
+    subscriptions = bridge_of(context).subscriptions
+    if chat is None:
+        return
+    if subscriptions is None:
+        await _say(update, context, ALERTS_UNAVAILABLE)
+        return
+    words = " ".join(context.args or [])
+    if not words.strip():
+        commune = await subscriptions.commune_of(bridge_of(context).ids.for_chat(chat.id))
+        await _say(
+            update, context, ALERTS_CURRENT.format(commune=commune) if commune else ALERTS_NONE
+        )
+        return
+    commune = normalise(words[:MAX_MESSAGE_CHARS])
+    if commune is None:
+        await _say(update, context, ALERTS_UNKNOWN_COMMUNE)
+        return
+    await _subscribe(update, context, commune)
+
+
+async def stop_alerts_command(update: Update, context: Context) -> None:
+    """/stop_alertes: end the subscription and forget the chat id."""
+    chat = update.effective_chat
+    subscriptions = bridge_of(context).subscriptions
+    if chat is None:
+        return
+    if subscriptions is None:
+        await _say(update, context, ALERTS_UNAVAILABLE)
+        return
+    removed = await subscriptions.unsubscribe(bridge_of(context).ids.for_chat(chat.id))
+    await _say(update, context, ALERTS_OFF if removed else ALERTS_WERE_OFF)
+
+
+async def on_alerts_button(update: Update, context: Context) -> None:
+    """The button under the list of alerts: subscribe to that commune's alerts."""
+    query = update.callback_query
+    if query is None:
+        return
+    data = query.data if isinstance(query.data, str) else ""
+    commune = data[len(ALERTS_BUTTON_PREFIX) :]
+    chat = update.effective_chat
+    if commune not in COMMUNES or chat is None or chat.type != ChatType.PRIVATE:
+        await query.answer(BUTTON_EXPIRED)
+        return
+    await query.answer()
+    await _subscribe(update, context, commune)
 
 
 async def drop_repeated(update: Update, context: Context) -> None:
@@ -291,8 +414,11 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any], bridge:
         [
             CommandHandler("start", start, filters=private & new),
             CommandHandler(["aide", "help"], help_command, filters=private & new),
+            CommandHandler("alertes", alerts_command, filters=private & new),
+            CommandHandler("stop_alertes", stop_alerts_command, filters=private & new),
             MessageHandler(private & new & filters.COMMAND, unknown_command),
             MessageHandler(private & new & filters.TEXT, on_text),
+            CallbackQueryHandler(on_alerts_button, pattern=f"^{ALERTS_BUTTON_PREFIX}"),
             CallbackQueryHandler(on_button),
             # Live locations arrive as edits every few seconds: only edited words get a reply.
             MessageHandler(

@@ -9,6 +9,8 @@ Variables (all optional but the token):
     BOT_TELEGRAM_HASH_KEY     key of the conversation ids (else var/telegram-hash-key)
     BOT_TELEGRAM_RASA_URL     Rasa's REST webhook (http://127.0.0.1:5005/webhooks/rest/webhook)
     BOT_TELEGRAM_API_URL      Bot API base URL, for a self-hosted Bot API server
+    BOT_TELEGRAM_DATABASE_URL SQLAlchemy URL of the alert subscriptions (else the conversation
+                              database of endpoints.yml; "off" turns subscriptions off)
 
 Usage:
     settings = TelegramSettings.from_env()   # None: no token, Telegram is off
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit
 from bot.paths import VAR_DIR, load_secret
 
 __all__ = [
+    "DATABASE_VARIABLE",
     "DEFAULT_RASA_URL",
     "HASH_KEY_VARIABLE",
     "TOKEN_VARIABLE",
@@ -38,6 +41,7 @@ __all__ = [
 
 TOKEN_VARIABLE = "BOT_TELEGRAM_TOKEN"
 HASH_KEY_VARIABLE = "BOT_TELEGRAM_HASH_KEY"
+DATABASE_VARIABLE = "BOT_TELEGRAM_DATABASE_URL"
 DEFAULT_RASA_URL = "http://127.0.0.1:5005/webhooks/rest/webhook"
 DEFAULT_API_URL = "https://api.telegram.org/bot"
 HASH_KEY_FILE = "telegram-hash-key"
@@ -95,6 +99,8 @@ class TelegramSettings:
     listen_port: int = 8443
     api_url: str = DEFAULT_API_URL
     poll_timeout: float = 30.0
+    # Alert subscriptions (subscriptions.py): None turns them off; the command fills it in.
+    database_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _SECRET.fullmatch(self.secret_token):
@@ -154,4 +160,5 @@ class TelegramSettings:
             listen_host=env.get("BOT_TELEGRAM_LISTEN", "").strip() or "127.0.0.1",
             listen_port=int(port),
             api_url=env.get("BOT_TELEGRAM_API_URL", "").strip() or DEFAULT_API_URL,
+            database_url=env.get(DATABASE_VARIABLE, "").strip() or None,
         )

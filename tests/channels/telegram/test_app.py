@@ -37,6 +37,7 @@ from bot.channels.telegram.handlers import WELCOME
 from bot.channels.telegram.webhook import SECRET_HEADER
 from bot.knowledge import KnowledgeBase
 from bot.paths import PROJECT_ROOT
+from bot.typography import french_spacing
 from tests.support import RunningBot, free_port
 from tests.support.fake_telegram_api import FakeTelegram, SentMessage, post_update
 
@@ -179,7 +180,8 @@ def test_the_command_polls_answers_with_the_knowledge_and_exposes_no_resident(
     transports = knowledge.topic("transports_en_commun")
     assert help_topic is not None and transports is not None
     themes = [(button.title, button.payload) for button in help_topic.buttons]
-    first_line = transports.answer.strip().splitlines()[0]
+    # As the action server sends it: with French non-breaking spaces.
+    first_line = french_spacing(transports.answer.strip().splitlines()[0])
 
     async def scenario() -> tuple[int, str, FakeTelegram, str]:
         async with FakeTelegram() as telegram:
@@ -189,6 +191,8 @@ def test_the_command_polls_answers_with_the_knowledge_and_exposes_no_resident(
                 "BOT_TELEGRAM_API_URL": telegram.api_url,
                 "BOT_TELEGRAM_RASA_URL": running_bot.processes.rest_url,
                 "BOT_TELEGRAM_HASH_KEY": HASH_KEY.decode(),
+                # Alert subscriptions in the session's conversation database, not the project's.
+                "BOT_TELEGRAM_DATABASE_URL": f"sqlite:///{running_bot.database}",
             }
             env.pop("BOT_TELEGRAM_WEBHOOK_URL", None)
             process = await asyncio.create_subprocess_exec(
@@ -221,7 +225,7 @@ def test_the_command_polls_answers_with_the_knowledge_and_exposes_no_resident(
     welcome, *rest = telegram.messages(chat)
     # /start: the welcome, then the themes of the knowledge's help topic as buttons.
     assert welcome.visible.startswith(WELCOME)
-    assert help_topic.answer.strip().splitlines()[0] in welcome.visible
+    assert french_spacing(help_topic.answer.strip().splitlines()[0]) in welcome.visible
     assert welcome.buttons == themes
     # The button Rasa offered is a payload Rasa accepts; the spinner is stopped.
     assert [a["callback_query_id"] for a in telegram.callback_answers] == [query_id]
@@ -231,7 +235,7 @@ def test_the_command_polls_answers_with_the_knowledge_and_exposes_no_resident(
     ]
     smart_city = next(m for m in rest if "500 millions" in m.visible)
     assert smart_city.parse_mode == "HTML" and "200 millions" in smart_city.visible
-    assert {c["command"] for c in telegram.commands} == {"start", "aide"}
+    assert {c["command"] for c in telegram.commands} == {"start", "aide", "alertes", "stop_alertes"}
     polls = [p for m, p in telegram.calls if m == "getUpdates"]
     assert '"callback_query"' in polls[0]["allowed_updates"]
     # The resident's conversation is stored under a keyed hash, never the chat id.

@@ -122,7 +122,7 @@ def test_a_question_goes_to_rasa_under_a_hidden_id_and_each_reply_comes_back_in_
     assert second.buttons == [("Oui, merci", "/avis_positif"), ("Non", "/avis_negatif")]
     # Buttons without words come under a short prompt: Telegram refuses an empty message.
     assert (third.visible, third.buttons) == (
-        "Choisissez :",
+        "Choisissez\u00a0:",
         [("Calendrier de la Smart City", "/smart_city_calendrier")],
     )
     sends = [params for method, params in bridge.api.calls if method == "sendMessage"]
