@@ -5,9 +5,13 @@ PY := .venv/bin/python
 # V=1: also the other packages' messages (deprecation notices, Rasa's training progress).
 VERBOSE := $(if $(V),--verbose)
 # After a failed command, make adds an English "Error 1" line under the French
-# message that already said everything. `|| $(FAIL)` stops make without it,
-# still failing (exit status 130): CI and scripts see the failure.
-FAIL := kill -INT $$PPID
+# message that already said everything. `|| $(FAIL)` stops make with an
+# interrupt instead, which prints nothing more (exit status 130). Where make
+# ignores interrupts (started in the background, some CI runners: SigIgn bit 2
+# of its /proc status), or that cannot be read, it fails the usual way. Either
+# way the failure is seen.
+FAIL := { ignored=$$(awk '/^SigIgn/ {print $$2}' /proc/$$PPID/status 2>/dev/null); \
+	if [ -n "$$ignored" ] && (( (0x$$ignored & 2) == 0 )); then kill -INT $$PPID; else exit 1; fi; }
 
 .PHONY: help setup run cluster test lint check demander rapport train bench bench-charge lock clean
 

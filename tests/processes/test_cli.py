@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -105,19 +106,31 @@ def test_check_shows_errors_first_then_a_french_summary_and_counts_warnings(
     assert last_error < first_warning
 
 
-def test_make_check_fails_without_an_english_error_line(tmp_path: Path) -> None:
-    directory = _knowledge_with_one_error(tmp_path)
-    ran = subprocess.run(
+def _make_check(directory: Path, interrupts: object) -> subprocess.CompletedProcess[str]:
+    """`make check` on `directory`, with SIGINT handled as `interrupts` says (SIG_DFL or SIG_IGN)."""
+    return subprocess.run(
         ["make", "--no-print-directory", "-o", "setup", "check"],
         cwd=PROJECT_ROOT,
         env={**os.environ, "BOT_KNOWLEDGE_DIR": str(directory)},
         capture_output=True,
         text=True,
         timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, interrupts),  # type: ignore[arg-type]
     )
+
+
+def test_make_check_fails_without_an_english_error_line(tmp_path: Path) -> None:
+    # As on a staff member's terminal, where make can be interrupted.
+    ran = _make_check(_knowledge_with_one_error(tmp_path), signal.SIG_DFL)
     assert ran.returncode != 0
     assert re.search(r"^\d+ erreurs?, \d+ avertissements?\. ", ran.stdout, re.MULTILINE)
     assert "Error" not in ran.stdout + ran.stderr, ran.stderr
+
+
+def test_make_check_still_fails_where_interrupts_are_ignored(tmp_path: Path) -> None:
+    # A background job or a CI runner: SIGINT ignored, inherited by make.
+    ran = _make_check(_knowledge_with_one_error(tmp_path), signal.SIG_IGN)
+    assert ran.returncode != 0, ran.stdout
 
 
 def test_demander_says_in_french_when_the_bot_is_not_running(
