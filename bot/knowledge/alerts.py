@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from bot.communes import COMMUNES
 from bot.domain import INTENT_ALERTS
 from bot.knowledge.hours import PARIS
-from bot.knowledge.loader import _closest, _Located, read_document
+from bot.knowledge.loader import _closest, _Located, not_a_commune, read_document
 from bot.knowledge.schema import INTENTS_WITHOUT_TOPIC, Problem
 
 if TYPE_CHECKING:
@@ -330,11 +330,7 @@ class _AlertChecker:
                     if name.lower() == ALL_COMMUNES
                     else _closest(name, COMMUNES)
                 )
-                self.error(
-                    line,
-                    f"« {name} » n'est pas l'une des 37 communes de Toulouse Métropole "
-                    f"(nom officiel attendu).{hint}",
-                )
+                self.error(line, not_a_commune(name, hint))
         return frozenset(name for name, _ in names)
 
     def _date(self, fields: dict[str, _Located], name: str) -> dt.datetime | None:

@@ -151,6 +151,15 @@ def _closest(word: str, choices: Iterable[str]) -> str:
     return f" Vouliez-vous dire « {matches[0]} » ?" if matches else ""
 
 
+def not_a_commune(name: str, hint: str | None = None) -> str:
+    """The error for a name that is not one of the 37 communes; `hint` defaults to the closest one."""
+    hint = _closest(name, COMMUNES) if hint is None else hint
+    return (
+        f"« {name} » n'est pas l'une des 37 communes de Toulouse Métropole "
+        f"(nom officiel attendu).{hint}"
+    )
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -379,11 +388,7 @@ class _TopicChecker:
         variants: dict[str, str] = {}
         for commune, text in located.value.items():
             if commune not in COMMUNES:
-                self.error(
-                    text.line,
-                    f"« {commune} » n'est pas l'une des 37 communes de Toulouse Métropole "
-                    f"(nom officiel attendu).{_closest(commune, COMMUNES)}",
-                )
+                self.error(text.line, not_a_commune(commune))
                 continue
             value = _text(text.value)
             if value is None or not value.strip():
@@ -503,11 +508,7 @@ class _TopicChecker:
         by_commune: dict[str, tuple[Link, ...]] = {}
         for commune, items in located.value.items():
             if commune not in COMMUNES:
-                self.error(
-                    items.line,
-                    f"« {commune} » n'est pas l'une des 37 communes de Toulouse Métropole "
-                    f"(nom officiel attendu).{_closest(commune, COMMUNES)}",
-                )
+                self.error(items.line, not_a_commune(commune))
                 continue
             links = self._links({"liens_communes": items}, "liens_communes")
             for link, line in zip(links, _item_lines(items), strict=False):

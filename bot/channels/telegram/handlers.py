@@ -235,30 +235,38 @@ def _with_subscribe_button(reply: RasaReply) -> RasaReply:
     return RasaReply(reply.text, (button, *reply.buttons))
 
 
-async def _subscribe(update: Update, context: Context, commune: str) -> None:
+async def _alert_subscriptions(
+    update: Update, context: Context
+) -> tuple[Subscriptions, str, int] | None:
+    """The subscriptions, this chat's conversation id and chat id; None (said when off) otherwise."""
     chat = update.effective_chat
     subscriptions = bridge_of(context).subscriptions
     if chat is None:
-        return
+        return None
     if subscriptions is None:
         await _say(update, context, ALERTS_UNAVAILABLE)
+        return None
+    return subscriptions, bridge_of(context).ids.for_chat(chat.id), chat.id
+
+
+async def _subscribe(update: Update, context: Context, commune: str) -> None:
+    found = await _alert_subscriptions(update, context)
+    if found is None:
         return
-    await subscriptions.subscribe(bridge_of(context).ids.for_chat(chat.id), chat.id, commune)
+    subscriptions, conversation, chat_id = found
+    await subscriptions.subscribe(conversation, chat_id, commune)
     await _say(update, context, ALERTS_SUBSCRIBED.format(commune=commune))
 
 
 async def alerts_command(update: Update, context: Context) -> None:
     """/alertes Balma: subscribe to a commune's alerts; /alertes alone: say the subscription."""
-    chat = update.effective_chat
-    subscriptions = bridge_of(context).subscriptions
-    if chat is None:
+    found = await _alert_subscriptions(update, context)
+    if found is None:
         return
-    if subscriptions is None:
-        await _say(update, context, ALERTS_UNAVAILABLE)
-        return
+    subscriptions, conversation, _ = found
     words = " ".join(context.args or [])
     if not words.strip():
-        commune = await subscriptions.commune_of(bridge_of(context).ids.for_chat(chat.id))
+        commune = await subscriptions.commune_of(conversation)
         await _say(
             update, context, ALERTS_CURRENT.format(commune=commune) if commune else ALERTS_NONE
         )
@@ -272,14 +280,11 @@ async def alerts_command(update: Update, context: Context) -> None:
 
 async def stop_alerts_command(update: Update, context: Context) -> None:
     """/stop_alertes: end the subscription and forget the chat id."""
-    chat = update.effective_chat
-    subscriptions = bridge_of(context).subscriptions
-    if chat is None:
+    found = await _alert_subscriptions(update, context)
+    if found is None:
         return
-    if subscriptions is None:
-        await _say(update, context, ALERTS_UNAVAILABLE)
-        return
-    removed = await subscriptions.unsubscribe(bridge_of(context).ids.for_chat(chat.id))
+    subscriptions, conversation, _ = found
+    removed = await subscriptions.unsubscribe(conversation)
     await _say(update, context, ALERTS_OFF if removed else ALERTS_WERE_OFF)
 
 
