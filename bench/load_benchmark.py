@@ -439,6 +439,9 @@ def measure_cluster(args: argparse.Namespace) -> SetupResult:
             raise
         finally:
             cluster.stop()
+            if args.keep_logs is not None:
+                shutil.copytree(directory / "cluster" / "logs", args.keep_logs, dirs_exist_ok=True)
+                logger.info("cluster: logs copied to %s", args.keep_logs)
     return result
 
 
@@ -706,6 +709,11 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=20,
         help="level at which the cluster setup kills its first Rasa instance mid-window (20; 0: never)",
+    )
+    parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        help="folder where the cluster's process logs are copied when it stops (to read after a failure)",
     )
     parser.add_argument(
         "--target",

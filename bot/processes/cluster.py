@@ -255,7 +255,7 @@ class Cluster:
         for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             private_dir(home / "tmp" / folder)
         upstreams = "\n".join(
-            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;"
+            f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=5s;"
             for port in self.rasa_ports
         )
         # As root, nginx's workers would run as "nobody", who cannot enter var/.

@@ -27,6 +27,15 @@ Each change closes a hole that Rasa's extension points cannot reach:
   five minutes for a custom action; `BOT_ACTION_TIMEOUT` (seconds, default
   5) bounds it, after which the turn has no reply and the channel says the
   service is momentarily unavailable.
+- **A burst waits its turn instead of slowing every turn.** Rasa starts
+  every message it receives at once, and they share one event loop: with
+  a hundred turns in progress each gets a hundredth of the processor, a
+  custom action's reply waits seconds to be read, and the action timeout
+  above fires although the action server answered in milliseconds. Here
+  at most `BOT_CONCURRENT_TURNS` (default 8) messages are handled at once;
+  the others wait, first come first served (a turn waiting for its
+  conversation's lock holds no slot). The same turns per second, each turn's own
+  duration bounded, and nothing timed out by the queue.
 
 `apply()` is idempotent. It is called by `bot.rasa_plugins.server` (how the project
 starts Rasa) and by the project's tracker store, so the changes are in
@@ -37,6 +46,7 @@ It also applies `bot.rasa_plugins.speed`, the changes that make a turn cheaper.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -49,6 +59,7 @@ from bot.rasa_plugins import speed
 
 __all__ = [
     "ACTION_TIMEOUT_ENV",
+    "CONCURRENT_TURNS_ENV",
     "PATCHED_RASA_VERSION",
     "apply",
     "as_text",
@@ -61,6 +72,8 @@ logger = logging.getLogger(__name__)
 PATCHED_RASA_VERSION = "3.6.21"
 ACTION_TIMEOUT_ENV = "BOT_ACTION_TIMEOUT"
 _DEFAULT_ACTION_TIMEOUT_SECONDS = 5.0
+CONCURRENT_TURNS_ENV = "BOT_CONCURRENT_TURNS"
+_DEFAULT_CONCURRENT_TURNS = 8
 
 _MAX_ENTITY_VALUE_CHARS = 100
 
@@ -147,6 +160,64 @@ def _action_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
         )
         return _DEFAULT_ACTION_TIMEOUT_SECONDS
     return seconds
+
+
+def _concurrent_turns(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
+    raw = environ.get(CONCURRENT_TURNS_ENV, "").strip()
+    if not raw:
+        return _DEFAULT_CONCURRENT_TURNS
+    try:
+        turns = int(raw)
+    except ValueError:
+        turns = 0
+    if turns <= 0:
+        logger.warning(
+            "%s=%r n'est pas un nombre entier positif : %s messages à la fois.",
+            CONCURRENT_TURNS_ENV,
+            raw,
+            _DEFAULT_CONCURRENT_TURNS,
+        )
+        return _DEFAULT_CONCURRENT_TURNS
+    return turns
+
+
+class _TurnSlots:
+    """At most `size` turns at once in the running event loop; the others wait in arrival order."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._loop: Any = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def slots(self) -> asyncio.Semaphore:
+        # A semaphore belongs to one event loop (tests run several, one after another).
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:
+            self._loop, self._semaphore = loop, asyncio.Semaphore(self.size)
+        return self._semaphore
+
+
+_TURN_SLOTS = _TurnSlots(_DEFAULT_CONCURRENT_TURNS)
+
+
+def _patch_turn_admission() -> None:
+    from rasa.core.agent import Agent
+
+    _TURN_SLOTS.size = _concurrent_turns()
+    original = Agent.handle_message
+
+    @functools.wraps(original)
+    async def handle_message(self: Agent, message: Any) -> Any:
+        if not self.is_ready():
+            return await original(self, message)
+        # Rasa's method, with the wait for a slot inside the conversation's
+        # lock: a turn waiting for its lock (a message sent twice, or one
+        # whose instance died holding it) takes no slot from the others.
+        async with self.lock_store.lock(message.sender_id):
+            async with _TURN_SLOTS.slots():
+                return await self.processor.handle_message(message)
+
+    Agent.handle_message = handle_message
 
 
 def _patch_parse_message() -> None:
@@ -252,6 +323,7 @@ def apply() -> None:
     _patch_parse_message()
     _patch_tracker_store_wrapper()
     _patch_action_timeout()
+    _patch_turn_admission()
     _patch_error_pages()
     speed.apply()
     _applied = True

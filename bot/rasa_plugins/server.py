@@ -7,6 +7,11 @@ Usage (what `bot.processes.BotProcesses` starts; arguments are those of `rasa`):
   line: a process's arguments are visible to every local user (`ps`), its
   environment only to its owner.
 - `bot.rasa_plugins.patches.apply()` runs before Rasa loads anything.
+- The listening socket queues up to `SANIC_BACKLOG` (1024 unless set)
+  connections not yet accepted, where Rasa's default is 100: under a burst
+  the server's event loop accepts late, and with 100 the kernel drops new
+  connections, which nginx sees as an instance that does not answer (it
+  then stops sending it anything for a while). Queued, they wait their turn.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["TOKEN_ENV", "main"]
+__all__ = ["BACKLOG", "BACKLOG_ENV", "TOKEN_ENV", "main"]
 
 TOKEN_ENV = "BOT_RASA_TOKEN"
+BACKLOG_ENV = "SANIC_BACKLOG"  # read by Rasa's `serve_application`
+BACKLOG = "1024"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if token and arguments[:1] == ["run"]:
         arguments += ["--auth-token", token]
+    os.environ.setdefault(BACKLOG_ENV, BACKLOG)
     patches.apply()
     # Rasa reads its own arguments from sys.argv; /proc/<pid>/cmdline keeps the original ones.
     sys.argv = ["rasa", *arguments]

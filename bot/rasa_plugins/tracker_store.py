@@ -156,6 +156,20 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             self.engine = engine
             self.sessionmaker = sa.orm.sessionmaker(bind=engine)
         self.window = int(window)
+        # Built once: the statements of every turn, as SQLAlchemy Core (the
+        # ORM's query building and unit of work cost more than the database).
+        events = self.SQLEvent.__table__
+        self._read_state = sa.select(_STATE.c.slots).where(
+            _STATE.c.sender_id == sa.bindparam("sender_id")
+        )
+        self._read_window = (
+            sa.select(events.c.data)
+            .where(events.c.sender_id == sa.bindparam("sender_id"))
+            .order_by(events.c.id.desc())
+            .limit(sa.bindparam("window", type_=sa.Integer))
+        )
+        self._write_events = events.insert()
+        self._write_state = _state_upsert(self.engine.dialect.name)
         # The operations ("lecture", "écriture") failing now: an outage
         # ends when each of them has worked again (in WAL mode a locked
         # database still reads, so a read alone proves nothing).
@@ -220,16 +234,10 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
 
     async def _retrieve_window(self, sender_id: str) -> DialogueStateTracker | None:
         with self.session_scope() as session:
-            state = session.execute(
-                sa.select(_STATE.c.slots).where(_STATE.c.sender_id == sender_id)
-            ).first()
-            rows = (
-                session.query(self.SQLEvent.data)
-                .filter(self.SQLEvent.sender_id == sender_id)
-                .order_by(self.SQLEvent.id.desc())
-                .limit(self.window)
-                .all()
-            )
+            state = session.execute(self._read_state, {"sender_id": sender_id}).first()
+            rows = session.execute(
+                self._read_window, {"sender_id": sender_id, "window": self.window}
+            ).all()
         if not rows:
             return None
         events = [json.loads(data) for (data,) in reversed(rows)]
@@ -271,6 +279,19 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         ]
         return [event.as_dict() for event in prefix] + tail
 
+    @staticmethod
+    def _write_state_portably(session: Session, sender_id: str, slots: str) -> None:
+        """The slots row written in two statements, for databases without an upsert here."""
+        known = session.execute(
+            sa.select(_STATE.c.sender_id).where(_STATE.c.sender_id == sender_id)
+        ).first()
+        if known is None:
+            session.execute(_STATE.insert().values(sender_id=sender_id, slots=slots))
+        else:
+            session.execute(
+                _STATE.update().where(_STATE.c.sender_id == sender_id).values(slots=slots)
+            )
+
     async def _save_new_events(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
         loaded = getattr(tracker, _LOADED, None)
@@ -285,32 +306,43 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         stored = await asyncio.get_running_loop().run_in_executor(
             _MASKING, lambda: [_masked(event.as_dict()) for event in new_events]
         )
+        rows = [
+            {
+                "sender_id": tracker.sender_id,
+                "type_name": event.type_name,
+                "timestamp": data.get("timestamp"),
+                "intent_name": data.get("parse_data", {}).get("intent", {}).get("name"),
+                "action_name": data.get("name"),
+                "data": json.dumps(data),
+            }
+            for event, data in zip(new_events, stored, strict=True)
+        ]
+        slots = json.dumps(_changed_slots(tracker))
         with self.session_scope() as session:
-            known = session.execute(
-                sa.select(_STATE.c.sender_id).where(_STATE.c.sender_id == tracker.sender_id)
-            ).first()
-            for event, data in zip(new_events, stored, strict=True):
-                session.add(
-                    self.SQLEvent(
-                        sender_id=tracker.sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
-                        action_name=data.get("name"),
-                        data=json.dumps(data),
-                    )
-                )
-            slots = json.dumps(_changed_slots(tracker))
-            if known is None:
-                session.execute(_STATE.insert().values(sender_id=tracker.sender_id, slots=slots))
+            if rows:
+                session.execute(self._write_events, rows)
+            if self._write_state is not None:
+                session.execute(self._write_state, {"sender_id": tracker.sender_id, "slots": slots})
             else:
-                session.execute(
-                    _STATE.update()
-                    .where(_STATE.c.sender_id == tracker.sender_id)
-                    .values(slots=slots)
-                )
+                self._write_state_portably(session, tracker.sender_id, slots)
             session.commit()
         setattr(tracker, _LOADED, len(tracker.events))
+
+
+def _state_upsert(dialect: str) -> Any:
+    """One statement writing a conversation's slots whether or not it has a row yet (None: no such statement)."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return None
+    statement = insert(_STATE).values(
+        sender_id=sa.bindparam("sender_id"), slots=sa.bindparam("slots")
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_STATE.c.sender_id], set_={"slots": statement.excluded.slots}
+    )
 
 
 def _changed_slots(tracker: DialogueStateTracker) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import sys
 import time
@@ -164,6 +165,32 @@ def test_the_api_token_is_in_no_command_line_and_still_opens_the_api(
     assert _status(bot, f"?token={bot.token}") == 200
     assert _status(bot) == 401
     assert _status(bot, "?token=faux") == 401
+
+
+@pytest.mark.servers
+def test_a_burst_of_connections_waits_for_a_busy_rasa_server_instead_of_being_dropped(
+    supervised_bot: SupervisedBot,
+) -> None:
+    # A frozen event loop accepts nothing, like one busy with a burst: the
+    # kernel must still queue the new connections (Rasa's default queue is
+    # 100; past it the kernel drops them and nginx takes the instance for dead).
+    bot = supervised_bot.processes
+    pid = bot.pid("rasa")
+    assert pid is not None
+    connections: list[socket.socket] = []
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for _ in range(300):
+            connection = socket.socket()
+            connection.settimeout(1.0)
+            connections.append(connection)
+            connection.connect(("127.0.0.1", bot.rasa_port))
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        for connection in connections:
+            connection.close()
+    assert len(connections) == 300
+    assert _status(bot, f"?token={bot.token}") == 200  # and the server goes on
 
 
 @pytest.mark.servers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import sqlite3
@@ -11,6 +12,10 @@ import rasa
 import rasa.core.actions.action
 import rasa.core.agent
 import rasa.core.processor
+from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import InMemoryLockStore
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
 
@@ -56,6 +61,65 @@ def test_apply_is_idempotent_and_bounds_the_action_timeout() -> None:
     assert 0 < rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT <= 30  # type: ignore[attr-defined]
     store = object.__new__(type("Loud", (), {"fails_loudly": True, "domain": None}))
     assert rasa.core.agent.Agent._create_tracker_store(store, None) is store
+
+
+STOCK_HANDLE_MESSAGE = """        async with self.lock_store.lock(message.sender_id):
+            return await self.processor.handle_message(  # type: ignore[union-attr]
+                message
+            )
+"""
+
+
+def test_rasa_still_handles_a_message_under_its_conversation_lock() -> None:
+    # The admission limit rewrites this method, with the wait for a slot inside the lock.
+    source = inspect.getsource(inspect.unwrap(rasa.core.agent.Agent.handle_message))
+    assert STOCK_HANDLE_MESSAGE in source
+
+
+def _agent_counting_turns() -> tuple[rasa.core.agent.Agent, list[int], list[str]]:
+    """An agent whose processor records how many turns run at once and the order they start in."""
+    in_flight = [0, 0]  # now, most
+    started: list[str] = []
+
+    class Processor:
+        async def handle_message(self, message: UserMessage) -> list[dict[str, str]]:
+            started.append(message.sender_id)
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+            await asyncio.sleep(0.01)
+            in_flight[0] -= 1
+            return [{"recipient_id": message.sender_id, "text": "ok"}]
+
+    agent = rasa.core.agent.Agent(lock_store=InMemoryLockStore())
+    agent.processor = Processor()  # type: ignore[assignment]
+    agent.tracker_store = InMemoryTrackerStore(Domain.empty())
+    return agent, in_flight, started
+
+
+def test_a_burst_of_messages_is_handled_a_few_at_a_time_in_arrival_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    patches.apply()
+    monkeypatch.setattr(patches._TURN_SLOTS, "size", 3)
+    agent, in_flight, started = _agent_counting_turns()
+    senders = [f"habitant-{i:02d}" for i in range(30)]
+
+    async def burst() -> list[object]:
+        return await asyncio.gather(
+            *(agent.handle_message(UserMessage("bonjour", sender_id=s)) for s in senders)
+        )
+
+    replies = asyncio.run(burst())
+    assert len(replies) == 30 and all(replies)  # nobody dropped
+    assert in_flight[1] == 3
+    assert started == senders
+
+
+@pytest.mark.parametrize(
+    ("raw", "turns"), [("", 8), ("4", 4), (" 16 ", 16), ("0", 8), ("-2", 8), ("beaucoup", 8)]
+)
+def test_the_number_of_turns_at_once_comes_from_the_environment(raw: str, turns: int) -> None:
+    assert patches._concurrent_turns({patches.CONCURRENT_TURNS_ENV: raw}) == turns
 
 
 # --- the pure parts
