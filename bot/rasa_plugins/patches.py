@@ -37,6 +37,16 @@ Each change closes a hole that Rasa's extension points cannot reach:
   conversation's lock holds no slot). The same turns per second, each turn's own
   duration bounded, and nothing timed out by the queue.
 
+- **A conversation whose lock holder died is served.** Rasa's lock store
+  hands out numbered tickets that expire (`TICKET_LOCK_LIFETIME`); a message
+  waits until its ticket is the first one left. When the instance holding
+  a ticket dies, the message retried on another instance waits for that
+  ticket to expire, but its own ticket, issued a moment later, expires
+  during the same wait: both are removed, and Rasa then waits forever for
+  a ticket that no longer exists (the load benchmark's turns "lost" when an
+  instance is killed). Here a message goes on as soon as no earlier ticket
+  is still valid, whether or not its own has expired meanwhile.
+
 `apply()` is idempotent. It is called by `bot.rasa_plugins.server` (how the project
 starts Rasa) and by the project's tracker store, so the changes are in
 place however Rasa is started with this project's endpoints.
@@ -213,11 +223,32 @@ def _patch_turn_admission() -> None:
         # Rasa's method, with the wait for a slot inside the conversation's
         # lock: a turn waiting for its lock (a message sent twice, or one
         # whose instance died holding it) takes no slot from the others.
-        async with self.lock_store.lock(message.sender_id):
-            async with _TURN_SLOTS.slots():
-                return await self.processor.handle_message(message)
+        async with self.lock_store.lock(message.sender_id), _TURN_SLOTS.slots():
+            return await self.processor.handle_message(message)
 
     Agent.handle_message = handle_message
+
+
+def _patch_lock_wait() -> None:
+    from rasa.core.lock import TicketLock
+    from rasa.core.lock_store import LockError, LockStore
+
+    async def _acquire_lock(
+        self: LockStore, conversation_id: str, ticket: int, wait_time_in_seconds: float
+    ) -> TicketLock:
+        while True:
+            lock = self.get_lock(conversation_id)
+            if not lock:
+                break
+            # Rasa's test is "my ticket is the first one left", which never
+            # becomes true once my own ticket has expired and been removed.
+            if not any(t.number < ticket and not t.has_expired() for t in lock.tickets):
+                return lock
+            await asyncio.sleep(wait_time_in_seconds)
+            self.update_lock(conversation_id)
+        raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+
+    LockStore._acquire_lock = _acquire_lock
 
 
 def _patch_parse_message() -> None:
@@ -324,6 +355,7 @@ def apply() -> None:
     _patch_tracker_store_wrapper()
     _patch_action_timeout()
     _patch_turn_admission()
+    _patch_lock_wait()
     _patch_error_pages()
     speed.apply()
     _applied = True

@@ -6,11 +6,13 @@ import asyncio
 import inspect
 import json
 import sqlite3
+import time
 
 import pytest
 import rasa
 import rasa.core.actions.action
 import rasa.core.agent
+import rasa.core.lock_store
 import rasa.core.processor
 from rasa.core.channels.channel import UserMessage
 from rasa.core.lock_store import InMemoryLockStore
@@ -113,6 +115,51 @@ def test_a_burst_of_messages_is_handled_a_few_at_a_time_in_arrival_order(
     assert len(replies) == 30 and all(replies)  # nobody dropped
     assert in_flight[1] == 3
     assert started == senders
+
+
+STOCK_LOCK_WAIT = """            # acquire lock if it isn't locked
+            if not lock.is_locked(ticket):"""
+
+
+def test_rasa_still_waits_for_its_own_ticket_to_be_the_first_one() -> None:
+    source = inspect.getsource(inspect.unwrap(rasa.core.lock_store.LockStore))
+    assert STOCK_LOCK_WAIT in source
+    assert "self.update_lock(conversation_id)" in source
+
+
+def test_a_message_whose_lock_holder_died_is_served_once_the_holders_ticket_expires() -> None:
+    patches.apply()
+    store = InMemoryLockStore()
+
+    async def retried_turn() -> float:
+        # The instance that took the first ticket died without giving it back.
+        store.issue_ticket("habitant", 0.5)
+        started = time.monotonic()
+        # The same lifetime, issued just after: both tickets expire in one wait.
+        async with store.lock("habitant", lock_lifetime=0.5, wait_time_in_seconds=0.7):
+            return time.monotonic() - started
+
+    waited = asyncio.run(asyncio.wait_for(retried_turn(), timeout=10))
+    assert 0.4 < waited < 5
+
+
+def test_a_message_still_waits_for_a_turn_in_progress_in_its_conversation() -> None:
+    patches.apply()
+    store = InMemoryLockStore()
+    order: list[str] = []
+
+    async def turn(name: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with store.lock("habitant", lock_lifetime=30, wait_time_in_seconds=0.05):
+            order.append(f"{name} start")
+            await asyncio.sleep(0.3)
+            order.append(f"{name} end")
+
+    async def both() -> None:
+        await asyncio.gather(turn("premier", 0), turn("second", 0.05))
+
+    asyncio.run(both())
+    assert order == ["premier start", "premier end", "second start", "second end"]
 
 
 @pytest.mark.parametrize(
