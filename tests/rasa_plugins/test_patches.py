@@ -162,6 +162,34 @@ def test_a_message_still_waits_for_a_turn_in_progress_in_its_conversation() -> N
     assert order == ["premier start", "premier end", "second start", "second end"]
 
 
+def test_a_freed_slot_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
+    order: list[str] = []
+
+    async def turn(slots: patches._FirstComeSlots, name: str, hold: float) -> None:
+        async with slots:
+            order.append(name)
+            await asyncio.sleep(hold)
+
+    async def scene() -> None:
+        slots = patches._FirstComeSlots(1)
+        first = asyncio.create_task(turn(slots, "premier", 0.05))
+        await asyncio.sleep(0.01)
+        waiting = asyncio.create_task(turn(slots, "en attente", 0))
+        await asyncio.sleep(0.01)
+        cancelled = asyncio.create_task(turn(slots, "annulé", 0))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        await first
+        # Asks in the instant the slot is freed, before the waiter has run.
+        await turn(slots, "nouveau", 0)
+        await waiting
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+
+    asyncio.run(scene())
+    assert order == ["premier", "en attente", "nouveau"]
+
+
 @pytest.mark.parametrize(
     ("raw", "turns"), [("", 8), ("4", 4), (" 16 ", 16), ("0", 8), ("-2", 8), ("beaucoup", 8)]
 )
