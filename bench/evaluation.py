@@ -17,9 +17,12 @@ environment in editable mode (`make`'s setup: `pip install -e .`).
 - Models: `configure_rasa`, `train`, `parse_all`, `parse_with_model`, each
   message becoming a `Prediction` (the classifier's best intent before the
   FallbackClassifier, so that any threshold can be applied afterwards).
-- Scores: `scores` (accuracy, macro-F1...), `in_scope` (right, wrong, fallback
-  at a threshold), `false_answers` (off-topic questions answered on a topic),
-  `confusions`; `sweep` and `operating_point` (the lowest threshold keeping
+- Scores: `scores` (accuracy, macro-F1...), `in_scope` (of the in-scope
+  questions, those whose intent is not `hors_sujet`: right, wrong topic,
+  refused as off topic, not understood at a threshold), `false_answers`
+  (off-topic questions answered on a topic; also the NLU data's own
+  `hors_sujet` examples, `trained_off_topic`), `all_examples` (the former
+  definition, every example together), `confusions`; `sweep` and `operating_point` (the lowest threshold keeping
   every off-topic set under `MAX_FALSE_ANSWERS`).
 
 Rasa and scikit-learn are imported inside the functions that use them:
@@ -66,6 +69,7 @@ __all__ = [
     "Prediction",
     "Shares",
     "SweepRow",
+    "all_examples",
     "configure_rasa",
     "confusions",
     "data_sha",
@@ -81,6 +85,7 @@ __all__ = [
     "operating_point",
     "parse_all",
     "parse_with_model",
+    "questions",
     "read_csv",
     "read_sentences",
     "right_answers",
@@ -90,6 +95,7 @@ __all__ = [
     "sweep",
     "thresholds",
     "train",
+    "trained_off_topic",
 ]
 
 CONFIG = PROJECT_ROOT / "config.yml"
@@ -459,26 +465,75 @@ def guarded(predictions: Sequence[Prediction]) -> float:
 
 @dataclass(frozen=True)
 class Shares:
-    """What happens to in-scope messages at a threshold: shares of all of them."""
+    """What happens to the in-scope questions at a threshold: shares of all of them.
+
+    In-scope questions are the examples whose intent is not `hors_sujet`.
+    Each gets exactly one of four outcomes: `right` (its topic, above the
+    thresholds), `wrong` (another of the bot's topics above the thresholds:
+    the citizen reads a wrong answer), `refused` (`hors_sujet` above the
+    thresholds: the citizen is told the bot does not cover this) or
+    `not_understood` (under a threshold, or sent to the fallback by the
+    guard: the not-understood reply and its buttons).
+    """
 
     right: float
     wrong: float
-    fallback: float
-    # Sent to the fallback, with the right topic among the buttons it offers.
+    refused: float
+    not_understood: float
+    # Not understood, with the right topic among the buttons the reply offers.
     offered: float
+
+    @property
+    def unanswered(self) -> float:
+        """Refused as off topic or not understood: no answer on the question's topic nor any other."""
+        return self.refused + self.not_understood
+
+
+def questions(predictions: Iterable[Prediction]) -> list[Prediction]:
+    """The in-scope questions: predictions whose expected intent is not `hors_sujet`."""
+    return [p for p in predictions if p.gold != INTENT_OFF_TOPIC]
+
+
+def trained_off_topic(predictions: Iterable[Prediction]) -> list[Prediction]:
+    """The off-topic examples of the NLU data (expected intent `hors_sujet`), held out in a fold."""
+    return [p for p in predictions if p.gold == INTENT_OFF_TOPIC]
 
 
 def in_scope(predictions: Sequence[Prediction], threshold: float, ambiguity: float) -> Shares:
-    """Shares answered on the right topic, on a wrong one, and sent to the fallback."""
-    right = wrong = offered = 0
-    for p in predictions:
-        if p.answered(threshold, ambiguity):
-            right += p.top == p.gold
-            wrong += p.top != p.gold
-        else:
+    """Of the in-scope questions among `predictions`: right, wrong topic, refused, not understood.
+
+    The off-topic examples (`hors_sujet`) are left out: `false_answers` of
+    `trained_off_topic` measures them on their own.
+    """
+    right = wrong = refused = offered = 0
+    asked = questions(predictions)
+    for p in asked:
+        if not p.answered(threshold, ambiguity):
             offered += p.gold in p.suggestions
+        elif p.top == p.gold:
+            right += 1
+        elif p.top == INTENT_OFF_TOPIC:
+            refused += 1
+        else:
+            wrong += 1
+    n = len(asked) or 1
+    return Shares(right / n, wrong / n, refused / n, (n - right - wrong - refused) / n, offered / n)
+
+
+def all_examples(
+    predictions: Sequence[Prediction], threshold: float, ambiguity: float
+) -> tuple[float, float, float]:
+    """The definition used before: right, wrong and fallback over every example, `hors_sujet` included.
+
+    An off-topic example answered `hors_sujet` under the threshold counted as
+    a fallback, one answered with a topic as wrong, and an in-scope question
+    answered `hors_sujet` as wrong. Kept in one line of the report so that the
+    change of definition shows.
+    """
+    answered = [p for p in predictions if p.answered(threshold, ambiguity)]
+    right = sum(p.top == p.gold for p in answered)
     n = len(predictions) or 1
-    return Shares(right / n, wrong / n, (n - right - wrong) / n, offered / n)
+    return right / n, (len(answered) - right) / n, (n - len(answered)) / n
 
 
 def right_answers(predictions: Sequence[Prediction], threshold: float, ambiguity: float) -> float:
@@ -501,17 +556,29 @@ def confusions(predictions: Iterable[Prediction]) -> Counter[tuple[str, str]]:
 
 
 def thresholds(configured: float) -> list[float]:
-    """The swept thresholds, plus a pipeline's configured one."""
-    return sorted({*SWEEP, configured})
+    """The swept thresholds, plus a pipeline's configured one and the hundredth under it.
+
+    The hundredth under shows whether the configured threshold is the lowest
+    that keeps the off-topic sets under `MAX_FALSE_ANSWERS` at that resolution.
+    """
+    below = round(configured - 0.01, 2)
+    return sorted({*SWEEP, configured, *([below] if below > 0 else [])})
 
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One threshold: in-scope shares, and the false-answer rate of each off-topic set."""
+    """One threshold: in-scope shares, and the false-answer rate of each off-topic set.
+
+    `trained_off_topic` is the share of the NLU data's own off-topic
+    examples (held out in their fold) answered on one of the bot's topics:
+    shown beside the sets, not part of `acceptable` (the issue's bar is on
+    the off-topic sets written for measuring and the Wikit sample).
+    """
 
     threshold: float
     shares: Shares
     false_answers: dict[str, float]
+    trained_off_topic: float = 0.0
 
     @property
     def acceptable(self) -> bool:
@@ -525,12 +592,18 @@ def sweep(
     candidates: Iterable[float],
     ambiguity: float,
 ) -> list[SweepRow]:
-    """In-scope shares and off-topic false answers at each candidate threshold."""
+    """In-scope shares and off-topic false answers at each candidate threshold.
+
+    `in_scope_predictions` are the cross-validation predictions of the NLU
+    data, its `hors_sujet` examples included (scored apart).
+    """
+    trained = trained_off_topic(in_scope_predictions)
     return [
         SweepRow(
             threshold,
             in_scope(in_scope_predictions, threshold, ambiguity),
             {name: false_answers(p, threshold, ambiguity) for name, p in off_topic.items()},
+            false_answers(trained, threshold, ambiguity),
         )
         for threshold in candidates
     ]

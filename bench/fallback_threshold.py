@@ -14,9 +14,11 @@ bot applies).
 
 A threshold t turns every prediction under t (or within `config.yml`'s
 ambiguity threshold of the second intent) into the not-understood reply. For
-each t the script reports, in scope: the share answered on the right topic,
-answered on a wrong one, sent to the fallback, and sent to the fallback with
-the right topic among the offered buttons; out of scope: the share answered on
+each t the script reports, for the in-scope questions (held-out examples whose
+intent is not `hors_sujet`): the share answered on the right topic, on a wrong
+topic, refused as off topic (`hors_sujet` above t), not understood, and not
+understood with the right topic among the offered buttons; for the NLU data's
+own `hors_sujet` examples and for each off-topic set: the share answered on
 one of the bot's topics (a false answer; `hors_sujet` and the fallback both
 count as correct refusals). The recommended threshold is the lowest swept one
 whose off-topic false answers stay under 5 %, which keeps the most in-scope
@@ -62,6 +64,7 @@ def _measure(
 def _report(
     rows: list[SweepRow],
     in_scope_count: int,
+    trained_count: int,
     sets: dict[str, list[str]],
     folds: int,
     configured: float,
@@ -73,21 +76,28 @@ def _report(
         f"# Seuil du FallbackClassifier ({dt.date.today().isoformat()}, {folds} plis, "
         f"ambiguïté {ambiguity:.2f})",
         "",
-        f"Dans le périmètre : {in_scope_count} exemples de data/ (NLU), validation croisée. "
-        + "Hors périmètre : "
+        f"Dans le périmètre : {in_scope_count} questions de data/ (NLU) (intention autre que "
+        f"`hors_sujet`), validation croisée ; `hors_sujet` de data/ : ses {trained_count} "
+        "exemples hors sujet, part répondue sur un sujet (hors du critère). Hors périmètre : "
         + ", ".join(f"{name} ({len(v)} phrases × {folds} modèles)" for name, v in sets.items()),
         "",
-        "| seuil | bonne réponse | mauvaise réponse | repli | repli, bon sujet proposé | "
+        "Parts : bonne réponse ; mauvais sujet (un autre sujet du bot au-dessus du seuil) ; "
+        "refusé (`hors_sujet` au-dessus du seuil) ; non compris (sous le seuil, l'ambiguïté, ou "
+        "le garde) ; non compris avec le bon sujet parmi les boutons proposés.",
+        "",
+        "| seuil | bonne réponse | mauvais sujet | refusé comme hors sujet | non compris "
+        "| refusé + non compris | non compris, bon sujet proposé | `hors_sujet` de data/ répondus | "
         + " | ".join(f"fausses réponses {name}" for name in sets)
         + " |",
-        "|---|---|---|---|---|" + "---|" * len(sets),
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(sets),
     ]
     for row in rows:
         mark = " (configuré)" if row.threshold == configured else ""
         shares = row.shares
         lines.append(
             f"| {row.threshold:.2f}{mark} | {shares.right:.3f} | {shares.wrong:.3f} | "
-            f"{shares.fallback:.3f} | {shares.offered:.3f} | "
+            f"{shares.refused:.3f} | {shares.not_understood:.3f} | {shares.unanswered:.3f} | "
+            f"{shares.offered:.3f} | {row.trained_off_topic:.3f} | "
             + " | ".join(f"{row.false_answers[name]:.3f}" for name in sets)
             + " |"
         )
@@ -115,7 +125,16 @@ def main() -> int:
     candidates = sorted({NO_THRESHOLD, *evaluation.thresholds(configured)})
     rows = evaluation.sweep(in_scope, outside, candidates, ambiguity)
     recommended = evaluation.operating_point(r for r in rows if r.threshold != NO_THRESHOLD)
-    report = _report(rows, len(in_scope), sets, args.folds, configured, ambiguity, recommended)
+    report = _report(
+        rows,
+        len(evaluation.questions(in_scope)),
+        len(evaluation.trained_off_topic(in_scope)),
+        sets,
+        args.folds,
+        configured,
+        ambiguity,
+        recommended,
+    )
     print(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report + "\n", encoding="utf-8")

@@ -64,12 +64,24 @@ DEFAULT_CONFIGS = ("projet", "stock", "covidflow", "tfidf")
 LATENCY_MESSAGES = 500
 WARM_UP_MESSAGES = 10
 MAX_LATENCY_RATIO = 1.20
+# Issue 13's bar for the in-scope questions at the configured threshold.
+MIN_RIGHT = 0.85
+MAX_WRONG = 0.03
+MAX_UNANSWERED = 0.12
 TFIDF_REFERENCE_ACCURACY = 0.815
 CONFUSED_PAIRS = 10
 # The short messages' predictions travel with the off-topic ones until the report splits them.
 SHORT = "messages_courts"
 # An empty cell of the table; a row with nothing but these is left out.
 EMPTY = "—"
+# The in-scope shares (`evaluation.Shares`) the report shows, in order.
+SHARE_LABELS = (
+    ("right", "bonne réponse"),
+    ("wrong", "mauvais sujet"),
+    ("refused", "refusé comme hors sujet"),
+    ("not_understood", "non compris"),
+    ("unanswered", "refusé + non compris"),
+)
 
 
 @dataclass(frozen=True)
@@ -452,22 +464,44 @@ def _score_rows(results: Results, section: str, title: str) -> list[Row]:
 def _threshold_rows(results: Results) -> list[Row]:
     """In-scope shares at the configured threshold and at the operating point."""
     names = results.names
-    configured = {
-        n: evaluation.in_scope(results.predictions("own", n), *results.setting(n))
+    measured = [
+        n
         for n in names
         if results.value("own", n, "predictions") and results.configs[n]["threshold"] > 0
-    }
-    rows: list[Row] = [
-        (
-            f"data/ (NLU), VC — au seuil configuré : {label}",
-            [_num(getattr(configured[n], key)) if n in configured else EMPTY for n in names],
-        )
-        for key, label in (
-            ("right", "bonne réponse"),
-            ("wrong", "mauvaise réponse"),
-            ("fallback", "repli"),
-        )
     ]
+    predictions = {n: results.predictions("own", n) for n in measured}
+    configured = {n: evaluation.in_scope(predictions[n], *results.setting(n)) for n in measured}
+    size = len(evaluation.questions(next(iter(predictions.values()), [])))
+    title = f"data/ (NLU), VC, questions dans le périmètre ({size}) — au seuil configuré"
+
+    def shares(key: str, at: dict[str, evaluation.Shares | None]) -> list[str]:
+        return [_num(getattr(at[n], key)) if at.get(n) else EMPTY for n in names]
+
+    rows: list[Row] = [
+        (f"{title} : {label}", shares(key, dict(configured))) for key, label in SHARE_LABELS
+    ]
+    trained = {
+        n: evaluation.false_answers(
+            evaluation.trained_off_topic(predictions[n]), *results.setting(n)
+        )
+        for n in measured
+    }
+    off_size = len(evaluation.trained_off_topic(next(iter(predictions.values()), [])))
+    rows.append(
+        (
+            f"data/ (NLU), VC, exemples `hors_sujet` ({off_size}) — répondus sur un sujet "
+            "au seuil configuré",
+            [_num(trained[n]) if n in trained else EMPTY for n in names],
+        )
+    )
+    former = {n: evaluation.all_examples(predictions[n], *results.setting(n)) for n in measured}
+    rows.append(
+        (
+            "data/ (NLU), VC — ancienne définition (tous les exemples, `hors_sujet` compris) "
+            "au seuil configuré : bonne / mauvaise / repli",
+            [" / ".join(f"{v:.3f}" for v in former[n]) if n in former else EMPTY for n in names],
+        )
+    )
     points = {n: results.operating_point(n) for n in names}
     rows.append(
         (
@@ -475,12 +509,10 @@ def _threshold_rows(results: Results) -> list[Row]:
             [f"{point.threshold:.2f}" if point else EMPTY for point in points.values()],
         )
     )
+    at_point = {n: point.shares if point else None for n, point in points.items()}
     rows += [
-        (
-            f"data/ (NLU), VC — à ce seuil : {label}",
-            [_num(getattr(point.shares, key)) if point else EMPTY for point in points.values()],
-        )
-        for key, label in (("right", "bonne réponse"), ("wrong", "mauvaise réponse"))
+        (f"data/ (NLU), VC — à ce seuil : {label}", shares(key, at_point))
+        for key, label in SHARE_LABELS
     ]
     return rows
 
@@ -642,6 +674,16 @@ def _checks(results: Results, name: str) -> list[str]:
             f"bonnes réponses avec moins de 5 % de fausses réponses hors périmètre "
             f"{ours_right:.3f} contre {stock_right:.3f} pour stock ({mark})"
         )
+    if results.value("own", name, "predictions") and results.configs[name]["threshold"] > 0:
+        shares = evaluation.in_scope(results.predictions("own", name), *results.setting(name))
+        for share, what, target, above in (
+            (shares.right, "bonne réponse", MIN_RIGHT, True),
+            (shares.wrong, "mauvais sujet", MAX_WRONG, False),
+            (shares.unanswered, "refusé + non compris", MAX_UNANSWERED, False),
+        ):
+            mark = "oui" if (share >= target if above else share <= target) else "non"
+            sign = "≥" if above else "≤"
+            checks.append(f"questions au seuil : {what} {share:.1%} {sign} {target:.0%} ({mark})")
     ours_wikit = value("wikit", name, "accuracy")
     if ours_wikit is not None:
         mark = "oui" if ours_wikit >= TFIDF_REFERENCE_ACCURACY else "non"
@@ -651,6 +693,11 @@ def _checks(results: Results, name: str) -> list[str]:
         ratio = ours_p / stock_p
         mark = "oui" if ratio <= MAX_LATENCY_RATIO else "non"
         checks.append(f"latence p50 ×{ratio:.2f} ≤ ×{MAX_LATENCY_RATIO} ({mark})")
+    ours_p, former_p = value("latency", name, "p50"), value("latency", "ancien", "p50")
+    if name != "ancien" and ours_p and former_p:
+        ratio = ours_p / former_p
+        mark = "oui" if ratio <= MAX_LATENCY_RATIO else "non"
+        checks.append(f"latence p50 ×{ratio:.2f} de ancien ≤ ×{MAX_LATENCY_RATIO} ({mark})")
     if value("latency", name, "off_topic"):
         for set_name, predictions in results.off_topic(name).items():
             rate = evaluation.false_answers(predictions, *results.setting(name))
@@ -702,21 +749,25 @@ def _sweep_tables(results: Results) -> list[str]:
             "",
             f"## Seuil du FallbackClassifier : {results.configs[name]['label']} (ambiguïté {ambiguity:.2f})",
             "",
-            "Dans le périmètre : validation croisée de data/ (NLU). Hors périmètre : le modèle "
-            "entraîné sur tout data/ (NLU) ; une fausse réponse est un sujet du bot (ni "
-            "`hors_sujet` ni le repli) donné au-dessus du seuil.",
+            "Dans le périmètre : les questions de la validation croisée de data/ (NLU) dont "
+            "l'intention n'est pas `hors_sujet` (parts définies dans la Méthode). `hors_sujet` de "
+            "data/ : ses exemples hors sujet, validation croisée, part répondue sur un sujet (hors "
+            "du critère). Hors périmètre : le modèle entraîné sur tout data/ (NLU) ; une fausse "
+            "réponse est un sujet du bot (ni `hors_sujet` ni le repli) donné au-dessus du seuil.",
             "",
-            "| seuil | bonne réponse | mauvaise réponse | repli | "
+            "| seuil | "
+            + " | ".join(label for _, label in SHARE_LABELS)
+            + " | `hors_sujet` de data/ répondus | "
             + " | ".join(f"fausses réponses {k}" for k in set_names)
             + " |",
-            "|---:|---:|---:|---:|" + "---:|" * len(set_names),
+            "|---:|" + "---:|" * (len(SHARE_LABELS) + 1 + len(set_names)),
         ]
         for row in rows:
             mark = " (configuré)" if row.threshold == threshold else ""
-            shares = row.shares
             lines.append(
-                f"| {row.threshold:.2f}{mark} | {shares.right:.3f} | {shares.wrong:.3f} | "
-                f"{shares.fallback:.3f} | "
+                f"| {row.threshold:.2f}{mark} | "
+                + " | ".join(f"{getattr(row.shares, key):.3f}" for key, _ in SHARE_LABELS)
+                + f" | {row.trained_off_topic:.3f} | "
                 + " | ".join(f"{row.false_answers[k]:.3f}" for k in set_names)
                 + " |"
             )
@@ -739,6 +790,22 @@ def _notes(results: Results) -> list[str]:
         "- Prédiction notée : l'intention en tête du classifieur, avant le FallbackClassifier "
         "(le seuil est appliqué ensuite) ; un message que le garde `NotUnderstoodGuard` renvoie "
         "au repli compte comme une erreur.",
+        "- Parts au seuil (data/, validation croisée) : les **questions dans le périmètre** sont "
+        "les exemples dont l'intention n'est pas `hors_sujet`. Chacune a une issue : **bonne "
+        "réponse** (son intention, au-dessus du seuil et de l'ambiguïté), **mauvais sujet** (une "
+        "autre intention du bot au-dessus du seuil : le citoyen lit une réponse à côté), "
+        "**refusé comme hors sujet** (`hors_sujet` au-dessus du seuil : le citoyen lit que le "
+        "bot ne traite pas cette demande), **non compris** (sous le seuil ou l'ambiguïté, ou "
+        "renvoyé au repli par le garde : la réponse « pas compris » et ses boutons). Les cibles "
+        "de l'issue 13 se lisent ainsi : « bonnes réponses ≥ 85 % » sur la bonne réponse, "
+        "« mauvaises réponses ≤ 3 % » sur le mauvais sujet, « non compris ≤ 12 % » sur refusé + "
+        "non compris ensemble. Les exemples `hors_sujet` de data/ sont mesurés à part : la part "
+        "répondue sur un des sujets du bot (ligne « exemples `hors_sujet` »), hors du critère "
+        "des 5 % (qui porte sur les jeux hors périmètre ci-dessous). L'**ancienne définition** "
+        "(une ligne, pour comparer) comptait tous les exemples ensemble : un exemple "
+        "`hors_sujet` répondu `hors_sujet` sous le seuil comptait comme repli, répondu sur un "
+        "sujet comme mauvaise réponse, et une question répondue `hors_sujet` comme mauvaise "
+        "réponse.",
         f"- Validation croisée : plis stratifiés par intention (graine {evaluation.FOLD_SEED}), "
         "les mêmes pour tous les pipelines ; entraînements avec le cache de Rasa désactivé.",
         "- Exactitude des 10 % les moins sûres : prédictions triées par confiance (marge "

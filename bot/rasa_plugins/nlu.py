@@ -7,7 +7,8 @@ All are named in `config.yml`:
   removing accents, so that "déchèterie", "dechetterie" and "DECHETERIE" share
   most of their features.
 - `bot.rasa_plugins.nlu.WordVectorsFeaturizer` adds the mean of the message's spaCy word
-  vectors (a meaning the TF-IDF cannot see: "poubelle" is near "ordures").
+  vectors (a meaning the TF-IDF cannot see: "poubelle" is near "ordures");
+  with `content_words`, of its words that are not stop words.
   Only spaCy's tokenizer and vector table are used: no tagger or parser is
   loaded, and the named-entity model that comes with the shared copy
   (`bot.language`) runs only when personal data is masked before storage.
@@ -204,7 +205,10 @@ class WordVectorsFeaturizer(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"model": "fr_core_news_md"}
+        # content_words: average only the words that are not stop words (all of
+        # them when every word is one), so that "le", "de", "je" do not pull
+        # every sentence towards the same mean.
+        return {"model": "fr_core_news_md", "content_words": False}
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -231,7 +235,10 @@ class WordVectorsFeaturizer(GraphComponent):
         # never a word with a vector, so it is left out before tokenizing.
         words = [word for word in text.lower().split() if len(word) <= _MAX_WORD_CHARS]
         doc = self._nlp.make_doc(" ".join(words))
-        known = [t.vector for t in doc if t.has_vector and not (t.is_punct or t.is_space)]
+        tokens = [t for t in doc if t.has_vector and not (t.is_punct or t.is_space)]
+        if self._config["content_words"]:
+            tokens = [t for t in tokens if fold(t.text) not in _STOP_WORDS] or tokens
+        known = [t.vector for t in tokens]
         if not known:
             return np.zeros(self._size, dtype=np.float32)
         mean = np.asarray(known, dtype=np.float32).mean(axis=0)

@@ -240,6 +240,15 @@ def test_word_vectors_are_unit_length_and_zero_without_a_known_word() -> None:
     assert vectors._nlp.pipe_names == ["ner"]
 
 
+def test_word_vectors_of_content_words_leave_small_words_out_unless_there_is_nothing_else() -> None:
+    vectors = WordVectorsFeaturizer({"content_words": True})
+    assert np.allclose(vectors.vector("où est la poubelle"), vectors.vector("poubelle"))
+    # Every word a stop word ("merci", "qui es tu"): the mean of all of them, not zeros.
+    only_small = vectors.vector("qui es tu")
+    assert np.isclose(np.linalg.norm(only_small), 1.0, atol=1e-5)
+    assert not np.allclose(only_small, WordVectorsFeaturizer({}).vector("poubelle"))
+
+
 def test_word_vectors_bring_words_never_seen_in_training_closer() -> None:
     vectors = WordVectorsFeaturizer({})
     bin_words = vectors.vector("poubelle")
