@@ -55,6 +55,7 @@ from spacy.lang.fr.stop_words import STOP_WORDS
 from bot.communes import find_communes, fold
 from bot.domain import ENTITY_COMMUNE, ENTITY_OUTSIDE, INTENT_FALLBACK
 from bot.language import french
+from bot.rasa_plugins.tfidf import OneMessageTfidf
 
 __all__ = [
     "CommuneExtractor",
@@ -184,6 +185,13 @@ class TfidfFeaturizer(_FittedComponent):
         self.process(training_data.training_examples)
         return training_data
 
+    def _one_message(self) -> list[OneMessageTfidf]:
+        """The fitted vectorizers' one-message transforms, built at the first message."""
+        one: list[OneMessageTfidf] | None = getattr(self, "_one", None)
+        if one is None:
+            one = self._one = [OneMessageTfidf(v) for v in self._fitted]
+        return one
+
     def process(self, messages: list[Message]) -> list[Message]:
         if not self._fitted:
             return messages
@@ -191,9 +199,14 @@ class TfidfFeaturizer(_FittedComponent):
         with_text = [i for i, text in enumerate(texts) if text is not None]
         if not with_text:
             return messages
-        matrix = scipy.sparse.hstack(
-            [v.transform([texts[i] for i in with_text]) for v in self._fitted]
-        ).tocsr()
+        if len(with_text) == 1:
+            # A citizen's message, at each turn: the same row, without
+            # scikit-learn's per-call checks (bot.rasa_plugins.tfidf).
+            text = texts[with_text[0]]
+            rows = [one.transform(text) for one in self._one_message()]
+        else:
+            rows = [v.transform([texts[i] for i in with_text]) for v in self._fitted]
+        matrix = scipy.sparse.hstack(rows).tocsr()
         for row, i in enumerate(with_text):
             _add_sentence_features(messages[i], matrix[row], self.__class__.__name__)
         return messages
