@@ -63,7 +63,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.domain import ENTITY_COMMUNE, ENTITY_FEEDBACK_TOPIC, ENTITY_OUTSIDE
 from bot.rasa_plugins import speed
@@ -79,6 +79,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+Number = TypeVar("Number", int, float)
 
 PATCHED_RASA_VERSION = "3.6.21"
 ACTION_TIMEOUT_ENV = "BOT_ACTION_TIMEOUT"
@@ -154,42 +156,41 @@ def valid_entities(entities: Any, intents: Iterable[str]) -> list[dict[str, Any]
     return kept
 
 
-def _action_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
-    raw = environ.get(ACTION_TIMEOUT_ENV, "").strip()
+def _positive_setting(
+    environ: dict[str, str] | os._Environ[str],
+    name: str,
+    default: Number,
+    parse: Callable[[str], Number],
+    unit: str,
+) -> Number:
+    """A positive number from the environment; the default (and a French warning) for anything else."""
+    raw = environ.get(name, "").strip()
     if not raw:
-        return _DEFAULT_ACTION_TIMEOUT_SECONDS
+        return default
     try:
-        seconds = float(raw)
+        value = parse(raw)
     except ValueError:
-        seconds = 0.0
-    if seconds <= 0:
-        logger.warning(
-            "%s=%r n'est pas un nombre de secondes positif : %s s utilisées.",
-            ACTION_TIMEOUT_ENV,
-            raw,
-            _DEFAULT_ACTION_TIMEOUT_SECONDS,
-        )
-        return _DEFAULT_ACTION_TIMEOUT_SECONDS
-    return seconds
+        value = parse("0")
+    if value <= 0:
+        logger.warning("%s=%r n'est pas %s : valeur par défaut, %s.", name, raw, unit, default)
+        return default
+    return value
+
+
+def _action_timeout(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    return _positive_setting(
+        environ,
+        ACTION_TIMEOUT_ENV,
+        _DEFAULT_ACTION_TIMEOUT_SECONDS,
+        float,
+        "un nombre de secondes positif",
+    )
 
 
 def _concurrent_turns(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
-    raw = environ.get(CONCURRENT_TURNS_ENV, "").strip()
-    if not raw:
-        return _DEFAULT_CONCURRENT_TURNS
-    try:
-        turns = int(raw)
-    except ValueError:
-        turns = 0
-    if turns <= 0:
-        logger.warning(
-            "%s=%r n'est pas un nombre entier positif : %s messages à la fois.",
-            CONCURRENT_TURNS_ENV,
-            raw,
-            _DEFAULT_CONCURRENT_TURNS,
-        )
-        return _DEFAULT_CONCURRENT_TURNS
-    return turns
+    return _positive_setting(
+        environ, CONCURRENT_TURNS_ENV, _DEFAULT_CONCURRENT_TURNS, int, "un nombre entier positif"
+    )
 
 
 class _FirstComeSlots:
